@@ -1,0 +1,638 @@
+//! The static-file content handler: docroots and virtual hosts, path
+//! resolution that cannot leave the docroot, index files, redirects,
+//! precompressed variants, conditional requests and ranges.
+//!
+//! Contract: [`serve`] never panics and never allocates. It writes the whole
+//! response head (and, for errors and redirects, the small body) into the
+//! caller's response buffer and returns the file to send, if any.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use crate::config::Config;
+use crate::http::error::HttpError;
+use crate::http::request::{host_without_port, list, trim, Method, Request};
+use crate::http::response::{Head, Status};
+use crate::http::{date, mime, path, range};
+use crate::sys::{self, FileInfo, FileKind};
+
+/// Room for a normalised path plus an index name or `.gz` and the NUL.
+pub const PATH_SCRATCH: usize = 4096 + 300;
+const LINK_SCRATCH: usize = 4096 + 300;
+
+/// One docroot: an open directory and its canonical path.
+pub struct Root {
+    dir: OwnedFd,
+    canon: Box<[u8]>,
+}
+
+impl Root {
+    pub fn open(path: &Path) -> io::Result<Root> {
+        let canon = std::fs::canonicalize(path)?;
+        if !canon.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            ));
+        }
+        let mut bytes = canon.as_os_str().as_encoded_bytes().to_vec();
+        bytes.push(0);
+        let dir = sys::open_dir(&bytes)?;
+        bytes.pop();
+        Ok(Root {
+            dir,
+            canon: bytes.into_boxed_slice(),
+        })
+    }
+}
+
+/// (extension, Content-Type) pairs from the `[mime]` section.
+type MimeTable = Vec<(Box<[u8]>, Box<[u8]>)>;
+
+/// Everything the handler needs from the configuration, shared by workers.
+pub struct Site {
+    roots: Vec<Root>,
+    /// (lower-case host name, index into `roots`)
+    names: Vec<(Box<[u8]>, usize)>,
+    index: Vec<Box<[u8]>>,
+    mime_extra: MimeTable,
+    follow_symlinks: bool,
+    gzip_static: bool,
+    hide_dotfiles: bool,
+}
+
+impl Site {
+    /// Opens every docroot; an error names the directory.
+    pub fn new(cfg: &Config) -> Result<Site, String> {
+        let open = |p: &Path| Root::open(p).map_err(|e| format!("docroot {}: {e}", p.display()));
+        let mut roots = vec![open(&cfg.root)?];
+        let mut names = Vec::new();
+        for vh in &cfg.vhosts {
+            roots.push(open(&vh.root)?);
+            for n in &vh.names {
+                names.push((
+                    n.to_ascii_lowercase().into_bytes().into_boxed_slice(),
+                    roots.len() - 1,
+                ));
+            }
+        }
+        if !cfg.follow_symlinks {
+            // The symlink check reads /proc/self/fd; refuse to start without it.
+            let mut tmp = [0u8; LINK_SCRATCH];
+            sys::fd_path(roots[0].dir.as_fd(), &mut tmp)
+                .map_err(|e| format!("follow_symlinks = false needs /proc mounted: {e}"))?;
+        }
+        Ok(Site {
+            roots,
+            names,
+            index: cfg.index.iter().map(|s| s.as_bytes().into()).collect(),
+            mime_extra: cfg
+                .mime
+                .iter()
+                .map(|(e, t)| (e.as_bytes().into(), t.as_bytes().into()))
+                .collect(),
+            follow_symlinks: cfg.follow_symlinks,
+            gzip_static: cfg.gzip_static,
+            hide_dotfiles: cfg.hide_dotfiles,
+        })
+    }
+
+    fn root_for(&self, host: Option<&[u8]>) -> &Root {
+        if let Some(h) = host {
+            let h = host_without_port(h);
+            let h = h.strip_suffix(b".").unwrap_or(h);
+            for (name, idx) in &self.names {
+                if name.eq_ignore_ascii_case(h) {
+                    return &self.roots[*idx];
+                }
+            }
+        }
+        &self.roots[0]
+    }
+
+    fn content_type(&self, name: &[u8]) -> &[u8] {
+        if let Some(ext) = mime::extension(name) {
+            for (e, t) in &self.mime_extra {
+                if e.eq_ignore_ascii_case(ext) {
+                    return t;
+                }
+            }
+            if let Some(t) = mime::lookup(ext) {
+                return t.as_bytes();
+            }
+        }
+        b"application/octet-stream"
+    }
+}
+
+/// Per-worker scratch space, allocated once.
+pub struct Scratch {
+    path: Box<[u8; PATH_SCRATCH]>,
+    link: Box<[u8; LINK_SCRATCH]>,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            path: Box::new([0; PATH_SCRATCH]),
+            link: Box::new([0; LINK_SCRATCH]),
+        }
+    }
+}
+
+/// What the connection sends after the head.
+pub struct FileBody {
+    pub fd: OwnedFd,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// A response ready to go: `len` bytes of head (plus any small body) in the
+/// response buffer, and optionally a file range to `sendfile` after it.
+pub struct Reply {
+    pub status: Status,
+    pub len: usize,
+    pub file: Option<FileBody>,
+    pub keep_alive: bool,
+}
+
+/// Common headers of every response.
+fn common(h: &mut Head<'_>, status: Status, date: &[u8; 29], keep_alive: bool, minor: u8) {
+    h.status(status)
+        .header(b"Date", date)
+        .header(b"Server", b"firmware-server");
+    if !keep_alive {
+        h.header(b"Connection", b"close");
+    } else if minor == 0 {
+        h.header(b"Connection", b"keep-alive");
+    }
+}
+
+/// An error response with a small HTML body.
+pub fn error_reply(
+    out: &mut [u8],
+    err: HttpError,
+    date: &[u8; 29],
+    keep_alive: bool,
+    minor: u8,
+    head_only: bool,
+) -> Reply {
+    let status = err.status();
+    let keep_alive = keep_alive && !err.closes();
+    const PRE: &[u8] = b"<!DOCTYPE html>\n<title>";
+    const MID: &[u8] = b"</title>\n<h1>";
+    const POST: &[u8] = b"</h1>\n<hr>firmware-server\n";
+    let body_len = PRE.len() + MID.len() + POST.len() + 2 * status.text().len();
+    let mut h = Head::new(out);
+    common(&mut h, status, date, keep_alive, minor);
+    if err == HttpError::MethodNotAllowed {
+        h.header(b"Allow", b"GET, HEAD");
+    }
+    h.header(b"Content-Type", b"text/html; charset=utf-8")
+        .header_num(b"Content-Length", body_len as u64)
+        .end();
+    if !head_only {
+        h.put(PRE)
+            .put(status.text())
+            .put(MID)
+            .put(status.text())
+            .put(POST);
+    }
+    finish(h, status, keep_alive)
+}
+
+fn finish(h: Head<'_>, status: Status, keep_alive: bool) -> Reply {
+    match h.finish() {
+        Some(len) => Reply {
+            status,
+            len,
+            file: None,
+            keep_alive,
+        },
+        None => Reply {
+            status: Status::InternalServerError,
+            len: 0,
+            file: None,
+            keep_alive: false,
+        },
+    }
+}
+
+/// A 416 with `Content-Range: bytes */LEN`.
+fn unsatisfiable(out: &mut [u8], date: &[u8; 29], keep_alive: bool, minor: u8, size: u64) -> Reply {
+    let status = Status::RangeNotSatisfiable;
+    let mut h = Head::new(out);
+    common(&mut h, status, date, keep_alive, minor);
+    h.put(b"Content-Range: bytes */")
+        .num(size)
+        .put(b"\r\n")
+        .header_num(b"Content-Length", 0)
+        .end();
+    finish(h, status, keep_alive)
+}
+
+/// Serves a GET or HEAD (or refuses another method) from the docroot.
+pub fn serve(
+    site: &Site,
+    scratch: &mut Scratch,
+    req: &Request<'_>,
+    out: &mut [u8],
+    date: &[u8; 29],
+) -> Reply {
+    let head_only = req.method == Method::Head;
+    match serve_inner(site, scratch, req, out, date) {
+        Ok(reply) => reply,
+        Err(e) => error_reply(out, e, date, req.keep_alive, req.minor, head_only),
+    }
+}
+
+fn serve_inner(
+    site: &Site,
+    scratch: &mut Scratch,
+    req: &Request<'_>,
+    out: &mut [u8],
+    date: &[u8; 29],
+) -> Result<Reply, HttpError> {
+    if !matches!(req.method, Method::Get | Method::Head) {
+        return Err(HttpError::MethodNotAllowed);
+    }
+    if req.path == b"*" {
+        return Err(HttpError::MethodNotAllowed);
+    }
+    let root = site.root_for(req.host);
+    let norm =
+        path::normalize(req.path, &mut scratch.path[..PATH_SCRATCH - 300]).map_err(
+            |e| match e {
+                path::PathError::TooLong => HttpError::UriTooLong,
+                _ => HttpError::BadRequest,
+            },
+        )?;
+    if norm.hidden && site.hide_dotfiles {
+        return Err(HttpError::NotFound);
+    }
+    let mut rel_len = norm.len;
+    let (fd, info) = open_checked(site, root, scratch, rel_len, b"")?;
+    let (fd, info) = match info.kind {
+        FileKind::Regular => {
+            if norm.trailing_slash {
+                // "/file.html/" names no directory.
+                return Err(HttpError::NotFound);
+            }
+            (fd, info)
+        }
+        FileKind::Directory => {
+            if !norm.trailing_slash && rel_len > 0 {
+                return Ok(redirect_slash(req, out, date));
+            }
+            drop(fd);
+            let mut found = None;
+            for name in &site.index {
+                let sep: &[u8] = if rel_len > 0 { b"/" } else { b"" };
+                let n = rel_len + sep.len() + name.len();
+                if n >= PATH_SCRATCH - 8 {
+                    continue;
+                }
+                scratch.path[rel_len..rel_len + sep.len()].copy_from_slice(sep);
+                scratch.path[rel_len + sep.len()..n].copy_from_slice(name);
+                match open_checked(site, root, scratch, n, b"") {
+                    Ok((fd, info)) if info.kind == FileKind::Regular => {
+                        found = Some((fd, info, n));
+                        break;
+                    }
+                    Ok(_) | Err(HttpError::NotFound) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            match found {
+                Some((fd, info, n)) => {
+                    rel_len = n;
+                    (fd, info)
+                }
+                None => return Err(HttpError::Forbidden),
+            }
+        }
+        FileKind::Other => return Err(HttpError::Forbidden),
+    };
+
+    // A precompressed sibling, when the client takes gzip.
+    let mut gzip = false;
+    let (fd, info) = if site.gzip_static && accepts_gzip(req.accept_encoding) {
+        match open_checked(site, root, scratch, rel_len, b".gz") {
+            Ok((gz, gzinfo)) if gzinfo.kind == FileKind::Regular => {
+                gzip = true;
+                (gz, gzinfo)
+            }
+            _ => (fd, info),
+        }
+    } else {
+        (fd, info)
+    };
+    let ctype = site.content_type(&scratch.path[..rel_len]);
+    file_reply(req, out, date, fd, info, ctype, gzip)
+}
+
+/// Opens `scratch.path[..len]` + `suffix` below `root`, refusing files
+/// reached through symlinks that leave the root.
+fn open_checked(
+    site: &Site,
+    root: &Root,
+    scratch: &mut Scratch,
+    len: usize,
+    suffix: &[u8],
+) -> Result<(OwnedFd, FileInfo), HttpError> {
+    let p = &mut scratch.path[..];
+    let rel: &[u8] = if len == 0 && suffix.is_empty() {
+        p[0] = b'.';
+        p[1] = 0;
+        &p[..2]
+    } else {
+        let end = len + suffix.len();
+        if end + 1 > p.len() {
+            return Err(HttpError::UriTooLong);
+        }
+        p[len..end].copy_from_slice(suffix);
+        p[end] = 0;
+        &p[..end + 1]
+    };
+    let fd = sys::open_at(root.dir.as_fd(), rel).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => HttpError::NotFound,
+        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::ELOOP) | Some(libc::ENXIO) => {
+            HttpError::Forbidden
+        }
+        Some(libc::ENAMETOOLONG) => HttpError::UriTooLong,
+        _ => HttpError::Internal,
+    })?;
+    if !site.follow_symlinks {
+        let n =
+            sys::fd_path(fd.as_fd(), &mut scratch.link[..]).map_err(|_| HttpError::Forbidden)?;
+        let real = &scratch.link[..n];
+        let canon = &root.canon[..];
+        let inside = real == canon
+            || (real.len() > canon.len()
+                && real.starts_with(canon)
+                && (canon == b"/" || real[canon.len()] == b'/'));
+        if !inside {
+            return Err(HttpError::Forbidden);
+        }
+    }
+    let info = sys::fstat(fd.as_fd()).map_err(|_| HttpError::Internal)?;
+    Ok((fd, info))
+}
+
+/// 301 to the same path with a trailing slash, query kept.
+fn redirect_slash(req: &Request<'_>, out: &mut [u8], date: &[u8; 29]) -> Reply {
+    let status = Status::MovedPermanently;
+    let mut h = Head::new(out);
+    common(&mut h, status, date, req.keep_alive, req.minor);
+    h.put(b"Location: ").put(req.path).put(b"/");
+    if let Some(q) = req.query {
+        h.put(b"?").put(q);
+    }
+    h.put(b"\r\n").header_num(b"Content-Length", 0).end();
+    match h.finish() {
+        Some(len) => Reply {
+            status,
+            len,
+            file: None,
+            keep_alive: req.keep_alive,
+        },
+        None => error_reply(out, HttpError::UriTooLong, date, false, req.minor, false),
+    }
+}
+
+/// Writes `"<ino>-<size>-<mtime>"` (hex) into `buf`.
+fn etag(info: &FileInfo, buf: &mut [u8; 56]) -> usize {
+    let mut h = Head::new(buf);
+    h.put(b"\"")
+        .hex(info.ino)
+        .put(b"-")
+        .hex(info.size)
+        .put(b"-")
+        .hex(info.mtime as u64)
+        .put(b"\"");
+    h.len()
+}
+
+fn file_reply(
+    req: &Request<'_>,
+    out: &mut [u8],
+    date: &[u8; 29],
+    fd: OwnedFd,
+    info: FileInfo,
+    ctype: &[u8],
+    gzip: bool,
+) -> Result<Reply, HttpError> {
+    let mut tag_buf = [0u8; 56];
+    let tag_len = etag(&info, &mut tag_buf);
+    let tag = &tag_buf[..tag_len];
+    let mtime = info.mtime.max(0) as u64;
+    let mut lm = [0u8; 29];
+    date::format_http_date(mtime, &mut lm);
+
+    // RFC 9110 §13.2.2: evaluation order of the preconditions.
+    if let Some(v) = req.if_match {
+        if !etag_list_matches(v, tag, false) {
+            return Err(HttpError::PreconditionFailed);
+        }
+    } else if let Some(v) = req.if_unmodified_since {
+        if let Some(t) = date::parse_http_date(v) {
+            if mtime > t {
+                return Err(HttpError::PreconditionFailed);
+            }
+        }
+    }
+    let not_modified = match (req.if_none_match, req.if_modified_since) {
+        (Some(v), _) => etag_list_matches(v, tag, true),
+        (None, Some(v)) => date::parse_http_date(v).is_some_and(|t| mtime <= t),
+        (None, None) => false,
+    };
+    if not_modified {
+        let status = Status::NotModified;
+        let mut h = Head::new(out);
+        common(&mut h, status, date, req.keep_alive, req.minor);
+        h.header(b"ETag", tag).header(b"Last-Modified", &lm);
+        if gzip {
+            h.header(b"Vary", b"Accept-Encoding");
+        }
+        h.end();
+        return Ok(finish(h, status, req.keep_alive));
+    }
+
+    let size = info.size;
+    let (mut start, mut end, mut status) = (0u64, size, Status::Ok);
+    if let (Some(r), Method::Get) = (req.range, req.method) {
+        if if_range_allows(req.if_range, tag, mtime) {
+            let mut ranges = [(0u64, 0u64); range::MAX_RANGES];
+            match range::parse_range(r, size, &mut ranges) {
+                range::RangeOutcome::Ignore => {}
+                range::RangeOutcome::Unsatisfiable => {
+                    return Ok(unsatisfiable(out, date, req.keep_alive, req.minor, size))
+                }
+                range::RangeOutcome::Ranges(n) => {
+                    let one = if n == 1 {
+                        Some(ranges[0])
+                    } else {
+                        range::coalesce(&ranges[..n.min(range::MAX_RANGES)])
+                    };
+                    if let Some((a, b)) = one {
+                        start = a;
+                        end = b + 1;
+                        status = Status::PartialContent;
+                    }
+                }
+            }
+        }
+    }
+
+    let mut h = Head::new(out);
+    common(&mut h, status, date, req.keep_alive, req.minor);
+    h.header(b"Content-Type", ctype)
+        .header_num(b"Content-Length", end - start)
+        .header(b"Last-Modified", &lm)
+        .header(b"ETag", tag)
+        .header(b"Accept-Ranges", b"bytes");
+    if gzip {
+        h.header(b"Content-Encoding", b"gzip")
+            .header(b"Vary", b"Accept-Encoding");
+    }
+    if status == Status::PartialContent {
+        h.put(b"Content-Range: bytes ")
+            .num(start)
+            .put(b"-")
+            .num(end - 1)
+            .put(b"/")
+            .num(size)
+            .put(b"\r\n");
+    }
+    h.end();
+    let len = h.finish().ok_or(HttpError::Internal)?;
+    let file = (req.method == Method::Get && end > start).then_some(FileBody { fd, start, end });
+    Ok(Reply {
+        status,
+        len,
+        file,
+        keep_alive: req.keep_alive,
+    })
+}
+
+/// If-Range (RFC 9110 §13.1.5): a strong ETag match or an exact date match.
+fn if_range_allows(v: Option<&[u8]>, tag: &[u8], mtime: u64) -> bool {
+    match v {
+        None => true,
+        Some(v) if v.starts_with(b"\"") => v == tag,
+        Some(v) if v.starts_with(b"W/") => false,
+        Some(v) => date::parse_http_date(v) == Some(mtime),
+    }
+}
+
+/// Whether an If-Match / If-None-Match list matches `tag`; `weak` selects
+/// the weak comparison (If-None-Match), otherwise strong.
+fn etag_list_matches(v: &[u8], tag: &[u8], weak: bool) -> bool {
+    let v = trim(v);
+    if v == b"*" {
+        return true;
+    }
+    let mut rest = v;
+    loop {
+        rest = trim_commas(rest);
+        if rest.is_empty() {
+            return false;
+        }
+        let is_weak = rest.starts_with(b"W/");
+        if is_weak {
+            rest = &rest[2..];
+        }
+        if rest.first() != Some(&b'"') {
+            return false;
+        }
+        let close = match rest[1..].iter().position(|&b| b == b'"') {
+            Some(i) => i + 2,
+            None => return false,
+        };
+        let candidate = &rest[..close];
+        if candidate == tag && (weak || !is_weak) {
+            return true;
+        }
+        rest = &rest[close..];
+    }
+}
+
+fn trim_commas(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|&b| !matches!(b, b' ' | b'\t' | b','))
+        .unwrap_or(v.len());
+    &v[start..]
+}
+
+/// Accept-Encoding names gzip (or `*`) with a non-zero q-value.
+fn accepts_gzip(v: Option<&[u8]>) -> bool {
+    let Some(v) = v else { return false };
+    let mut star = false;
+    for item in list(v) {
+        let mut parts = item.split(|&b| b == b';');
+        let coding = trim(parts.next().unwrap_or(b""));
+        let mut q_zero = false;
+        for p in parts {
+            let p = trim(p);
+            if p.len() >= 2 && p[..2].eq_ignore_ascii_case(b"q=") {
+                let q = &p[2..];
+                q_zero = !q.is_empty() && q.iter().all(|&b| b == b'0' || b == b'.');
+            }
+        }
+        if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip") {
+            return !q_zero;
+        }
+        if coding == b"*" {
+            star = !q_zero;
+        }
+    }
+    star
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_lists() {
+        let tag = b"\"1-2-3\"";
+        assert!(etag_list_matches(b"\"1-2-3\"", tag, false));
+        assert!(etag_list_matches(b"*", tag, false));
+        assert!(etag_list_matches(b"\"x\", W/\"1-2-3\"", tag, true));
+        assert!(!etag_list_matches(b"W/\"1-2-3\"", tag, false));
+        assert!(!etag_list_matches(b"\"x\"", tag, true));
+        assert!(!etag_list_matches(b"\"1-2-3", tag, true));
+        assert!(etag_list_matches(b" , \"a,b\" ,\"1-2-3\"", tag, true));
+    }
+
+    #[test]
+    fn gzip_acceptance() {
+        assert!(accepts_gzip(Some(b"gzip, deflate, br")));
+        assert!(accepts_gzip(Some(b"deflate;q=0.5, GZIP;q=0.1")));
+        assert!(!accepts_gzip(Some(b"gzip;q=0")));
+        assert!(!accepts_gzip(Some(b"gzip;q=0.000, *")));
+        assert!(accepts_gzip(Some(b"*")));
+        assert!(!accepts_gzip(Some(b"identity")));
+        assert!(!accepts_gzip(None));
+    }
+
+    #[test]
+    fn if_range() {
+        assert!(if_range_allows(None, b"\"a\"", 5));
+        assert!(if_range_allows(Some(b"\"a\""), b"\"a\"", 5));
+        assert!(!if_range_allows(Some(b"\"b\""), b"\"a\"", 5));
+        assert!(!if_range_allows(Some(b"W/\"a\""), b"\"a\"", 5));
+        assert!(if_range_allows(
+            Some(b"Thu, 01 Jan 1970 00:00:05 GMT"),
+            b"\"a\"",
+            5
+        ));
+        assert!(!if_range_allows(
+            Some(b"Thu, 01 Jan 1970 00:00:06 GMT"),
+            b"\"a\"",
+            5
+        ));
+    }
+}

@@ -1,0 +1,77 @@
+//! The `firmware-server` command.
+
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use firmware_server::config::{self, cli};
+use firmware_server::server::Server;
+use firmware_server::{sys, BOARD_CONFIG, VERSION};
+
+fn main() -> ExitCode {
+    let cli = match cli::parse_args(std::env::args_os().skip(1)) {
+        Ok(cli::Command::Run(cli)) => cli,
+        Ok(cli::Command::Help) => {
+            print!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Ok(cli::Command::Version) => {
+            println!("firmware-server {VERSION}");
+            return ExitCode::SUCCESS;
+        }
+        Err(msg) => {
+            eprintln!("firmware-server: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let board = (!BOARD_CONFIG.trim().is_empty()).then_some(BOARD_CONFIG);
+    let cfg = match config::build(&cli, board) {
+        Ok(cfg) => cfg,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    if cli.check_config {
+        print!("{}", cfg.to_config_text());
+        return ExitCode::SUCCESS;
+    }
+
+    let mut logger = env_logger::Builder::new();
+    logger.filter_level(cfg.log_level);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        logger.parse_filters(&spec);
+    }
+    logger.init();
+
+    let signals = match sys::signal_pipe() {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("firmware-server: cannot install signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let server = match Server::start(&cfg, None) {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("firmware-server: {msg}");
+            return ExitCode::from(1);
+        }
+    };
+    for addr in server.addrs() {
+        println!("listening on http://{addr}/");
+        log::info!(
+            "listening on http://{addr}/, docroot {}",
+            cfg.root.display()
+        );
+    }
+    match server.run(Some(signals), Arc::new(AtomicBool::new(false))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("firmware-server: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

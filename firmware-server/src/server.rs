@@ -1,0 +1,303 @@
+//! The process context: listening sockets, worker threads, and the
+//! scheduler that accepts connections and hands each to the least-loaded
+//! worker. It also owns signals (SIGTERM/SIGINT: graceful stop).
+//!
+//! Contract: start-up errors are returned as one-line messages; after
+//! start-up nothing here allocates per connection, and a failing `accept`
+//! (descriptor exhaustion) pauses the listeners instead of spinning.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use polling::{Events, Poller};
+
+use crate::config::Config;
+use crate::handler::Site;
+use crate::sys::{self, ListenOptions};
+use crate::worker::{Limits, Shared, Worker, RESPONSE_AREA};
+
+const SIGNAL_KEY: usize = usize::MAX - 1;
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+const BUSY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nServer: firmware-server\r\nRetry-After: 1\r\n\
+Content-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\n\r\nserver at capacity.\n";
+
+/// A started server: listeners bound, workers running.
+pub struct Server {
+    listeners: Vec<(OwnedFd, SocketAddr)>,
+    workers: Vec<Arc<Shared>>,
+    threads: Vec<JoinHandle<()>>,
+    poller: Arc<Poller>,
+    stop: Arc<AtomicBool>,
+    shutdown_grace: Duration,
+}
+
+/// Stops a running server from another thread (tests, the control plane).
+#[derive(Clone)]
+pub struct StopHandle {
+    poller: Arc<Poller>,
+    requested: Arc<AtomicBool>,
+}
+
+impl StopHandle {
+    pub fn stop(&self) {
+        self.requested.store(true, Ordering::Release);
+        let _ = self.poller.notify();
+    }
+}
+
+/// Called at the start of every server thread (worker or scheduler). Tests
+/// use it to mark threads whose allocations they count.
+pub type ThreadHook = fn();
+
+impl Server {
+    /// Binds the listeners, opens the docroots and starts the workers.
+    pub fn start(cfg: &Config, hook: Option<ThreadHook>) -> Result<Server, String> {
+        let site = Arc::new(Site::new(cfg)?);
+        let opts = ListenOptions {
+            backlog: cfg.backlog,
+            nodelay: cfg.tcp_nodelay,
+            fastopen: cfg.tcp_fastopen,
+            defer_accept: cfg.defer_accept,
+        };
+        let mut listeners = Vec::new();
+        for addr in &cfg.listen {
+            let fd =
+                sys::listen_tcp(addr, opts).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let real = sys::local_addr(fd.as_fd()).unwrap_or(*addr);
+            listeners.push((fd, real));
+        }
+        let nworkers = if cfg.workers == 0 {
+            sys::cpu_count()
+        } else {
+            cfg.workers
+        }
+        .max(1);
+        let nworkers = nworkers.min(cfg.max_connections.max(1));
+        let per_worker = cfg.max_connections.div_ceil(nworkers).max(1);
+        let limits = Limits {
+            request_buffer: cfg.buffer_size,
+            buffers: cfg.buffers_per_worker.min(per_worker).max(1),
+            header_timeout: cfg.header_timeout,
+            keepalive_timeout: cfg.keepalive_timeout,
+            send_timeout: cfg.send_timeout,
+            shutdown_grace: cfg.shutdown_grace,
+            max_keepalive_requests: cfg.max_keepalive_requests,
+            max_body_size: cfg.max_body_size,
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let poller = Arc::new(Poller::new().map_err(|e| format!("poller: {e}"))?);
+        let mut workers = Vec::new();
+        let mut threads = Vec::new();
+        for i in 0..nworkers {
+            let shared = Arc::new(Shared::new(per_worker).map_err(|e| format!("poller: {e}"))?);
+            let worker = Worker::new(shared.clone(), site.clone(), stop.clone(), limits);
+            let t = std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    if let Some(h) = hook {
+                        h();
+                    }
+                    worker.run()
+                })
+                .map_err(|e| format!("cannot start worker thread: {e}"))?;
+            workers.push(shared);
+            threads.push(t);
+        }
+        log::info!(
+            "{} worker(s), {} connection slots each, {} buffers of {} bytes each",
+            nworkers,
+            per_worker,
+            limits.buffers,
+            limits.request_buffer + RESPONSE_AREA
+        );
+        Ok(Server {
+            listeners,
+            workers,
+            threads,
+            poller,
+            stop,
+            shutdown_grace: cfg.shutdown_grace,
+        })
+    }
+
+    /// The bound addresses (with the real port when 0 was asked for).
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|(_, a)| *a).collect()
+    }
+
+    pub fn stop_handle(&self, requested: Arc<AtomicBool>) -> StopHandle {
+        StopHandle {
+            poller: self.poller.clone(),
+            requested,
+        }
+    }
+
+    /// Runs the scheduler on this thread until a stop is requested (by
+    /// `stop_requested`, SIGTERM or SIGINT when `signals` is given), then
+    /// stops gracefully: listeners closed, in-flight responses given the
+    /// shutdown grace period, workers joined.
+    pub fn run(
+        mut self,
+        signals: Option<OwnedFd>,
+        stop_requested: Arc<AtomicBool>,
+    ) -> io::Result<()> {
+        for (i, (fd, _)) in self.listeners.iter().enumerate() {
+            sys::poll_add_level_read(&self.poller, fd.as_fd(), i)?;
+        }
+        if let Some(s) = &signals {
+            sys::poll_add_level_read(&self.poller, s.as_fd(), SIGNAL_KEY)?;
+        }
+        let mut events = Events::with_capacity(
+            std::num::NonZeroUsize::new(64).unwrap_or(std::num::NonZeroUsize::MIN),
+        );
+        let mut paused_until: Option<Instant> = None;
+        let mut last_warning: Option<Instant> = None;
+        'outer: loop {
+            events.clear();
+            let timeout = paused_until.map(|t| t.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poller.wait(&mut events, timeout) {
+                log::error!("poll: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if stop_requested.load(Ordering::Acquire) {
+                break;
+            }
+            if let Some(t) = paused_until {
+                if Instant::now() >= t {
+                    paused_until = None;
+                    for (i, (fd, _)) in self.listeners.iter().enumerate() {
+                        let _ = sys::poll_add_level_read(&self.poller, fd.as_fd(), i);
+                    }
+                }
+            }
+            for ev in events.iter() {
+                if ev.key == SIGNAL_KEY {
+                    if let Some(s) = &signals {
+                        let mut sigs = [0u8; 16];
+                        let n = sys::read_signals(s.as_fd(), &mut sigs);
+                        for &sig in &sigs[..n] {
+                            match sig as i32 {
+                                libc::SIGTERM | libc::SIGINT => {
+                                    log::info!("signal {sig}: stopping");
+                                    break 'outer;
+                                }
+                                _ => log::info!("SIGHUP: nothing to reload in this build"),
+                            }
+                        }
+                    }
+                    continue;
+                }
+                let Some((fd, addr)) = self.listeners.get(ev.key) else {
+                    continue;
+                };
+                if let Err(e) = self.accept_all(fd.as_fd()) {
+                    // Out of descriptors or memory: stop polling the
+                    // listeners for a moment instead of spinning on accept.
+                    if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                        log::warn!("accept on {addr}: {e}; pausing accepts");
+                        last_warning = Some(Instant::now());
+                    }
+                    if paused_until.is_none() {
+                        for (fd, _) in &self.listeners {
+                            sys::poll_delete(&self.poller, fd.as_fd());
+                        }
+                        paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                    }
+                }
+            }
+        }
+        self.shutdown();
+        Ok(())
+    }
+
+    /// Accepts until the backlog is empty. Errors that mean "no resources"
+    /// are returned; per-connection errors are skipped.
+    fn accept_all(&self, listener: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+        loop {
+            match sys::accept(listener) {
+                Ok((fd, peer)) => self.dispatch(fd, peer),
+                Err(e) => match e.raw_os_error() {
+                    Some(libc::EAGAIN) => return Ok(()),
+                    Some(libc::EINTR)
+                    | Some(libc::ECONNABORTED)
+                    | Some(libc::EPROTO)
+                    | Some(libc::EPERM) => {}
+                    _ => return Err(e),
+                },
+            }
+        }
+    }
+
+    /// Hands a connection to the worker with the fewest live connections,
+    /// or answers 503 when every slot is taken.
+    fn dispatch(&self, fd: OwnedFd, peer: SocketAddr) {
+        let mut best: Option<(usize, usize)> = None;
+        for (i, w) in self.workers.iter().enumerate() {
+            let live = w.live.load(Ordering::Acquire);
+            if live < w.capacity && best.is_none_or(|(_, l)| live < l) {
+                best = Some((i, live));
+            }
+        }
+        let Some((i, _)) = best else {
+            refuse_busy(&fd);
+            return;
+        };
+        let w = &self.workers[i];
+        w.live.fetch_add(1, Ordering::AcqRel);
+        match w.queue.lock() {
+            Ok(mut q) => q.push_back((fd, peer)),
+            Err(poisoned) => poisoned.into_inner().push_back((fd, peer)),
+        }
+        let _ = w.poller.notify();
+    }
+
+    fn shutdown(&mut self) {
+        for (fd, _) in &self.listeners {
+            sys::poll_delete(&self.poller, fd.as_fd());
+        }
+        self.listeners.clear();
+        self.stop.store(true, Ordering::Release);
+        for w in &self.workers {
+            let _ = w.poller.notify();
+        }
+        let deadline = Instant::now() + self.shutdown_grace + Duration::from_secs(1);
+        for t in self.threads.drain(..) {
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// Requests served so far, summed over the workers.
+    pub fn requests(&self) -> u64 {
+        self.workers
+            .iter()
+            .map(|w| w.requests.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// Answers 503 on a connection no worker can take, then closes it.
+fn refuse_busy(fd: &OwnedFd) {
+    let mut sink = [0u8; 1024];
+    // Read what already arrived so the close does not turn into a reset
+    // that would destroy the answer before the client reads it.
+    while let Ok(n) = sys::read(fd.as_fd(), &mut sink) {
+        if n < sink.len() {
+            break;
+        }
+    }
+    let _ = sys::send(fd.as_fd(), BUSY, false);
+    sys::shutdown_write(fd.as_fd());
+}

@@ -1,0 +1,439 @@
+//! Linux specifics: sockets, `sendfile`, file opening relative to a docroot,
+//! signals through a self-pipe, and registration with the poller.
+//!
+//! This is the only module that contains `unsafe`. Every `unsafe` block calls
+//! one libc function with arguments that are valid for the duration of the
+//! call, and carries a `// SAFETY:` comment saying why. Nothing here
+//! allocates on the request path: paths are passed as caller-owned,
+//! NUL-terminated byte slices and addresses are decoded from stack buffers.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::mem::{size_of, MaybeUninit};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+fn set_int_opt(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `value` lives across the call and its size is passed exactly.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
+/// Options for a listening socket.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenOptions {
+    pub backlog: u32,
+    pub nodelay: bool,
+    pub fastopen: u32,
+    pub defer_accept: bool,
+}
+
+/// Creates a non-blocking, close-on-exec listening TCP socket.
+/// IPv6 sockets are `IPV6_V6ONLY`, so `[::]:80` and `0.0.0.0:80` can both be bound.
+pub fn listen_tcp(addr: &SocketAddr, opts: ListenOptions) -> io::Result<OwnedFd> {
+    let family = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: plain syscall with constant arguments.
+    let raw = cvt(unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    // SAFETY: `raw` is a fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    set_int_opt(raw, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    if family == libc::AF_INET6 {
+        set_int_opt(raw, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+    }
+    let (storage, len) = sockaddr_from(addr);
+    // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
+    cvt(unsafe { libc::bind(raw, (&storage as *const libc::sockaddr_storage).cast(), len) })?;
+    let backlog = opts.backlog.min(i32::MAX as u32) as libc::c_int;
+    // SAFETY: plain syscall on our descriptor.
+    cvt(unsafe { libc::listen(raw, backlog) })?;
+    if opts.nodelay {
+        // Accepted sockets inherit TCP_NODELAY from the listener on Linux.
+        set_int_opt(raw, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
+    }
+    if opts.fastopen > 0 {
+        let q = opts.fastopen.min(i32::MAX as u32) as libc::c_int;
+        if let Err(e) = set_int_opt(raw, libc::IPPROTO_TCP, libc::TCP_FASTOPEN, q) {
+            log::warn!("{addr}: TCP_FASTOPEN not available: {e}");
+        }
+    }
+    if opts.defer_accept {
+        if let Err(e) = set_int_opt(raw, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, 1) {
+            log::warn!("{addr}: TCP_DEFER_ACCEPT not available: {e}");
+        }
+    }
+    Ok(fd)
+}
+
+fn sockaddr_from(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large enough and suitably aligned for sockaddr_in.
+            let sin = unsafe {
+                &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+            };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr {
+                s_addr: u32::from_ne_bytes(a.ip().octets()),
+            };
+            (storage, size_of::<libc::sockaddr_in>() as libc::socklen_t)
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: sockaddr_storage is large enough and suitably aligned for sockaddr_in6.
+            let sin6 = unsafe {
+                &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr = libc::in6_addr {
+                s6_addr: a.ip().octets(),
+            };
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_scope_id = a.scope_id();
+            (storage, size_of::<libc::sockaddr_in6>() as libc::socklen_t)
+        }
+    }
+}
+
+fn sockaddr_to(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match storage.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in (ss_family says so).
+            let sin =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the kernel wrote a sockaddr_in6 (ss_family says so).
+            let sin6 = unsafe {
+                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// The local address a socket is bound to (to print the real port of `:0`).
+pub fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
+    // SAFETY: all-zero sockaddr_storage is valid; len is its exact size.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage and len are valid for writes for the duration of the call.
+    cvt(unsafe {
+        libc::getsockname(
+            fd.as_raw_fd(),
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    })?;
+    sockaddr_to(&storage).ok_or_else(|| io::Error::other("unknown address family"))
+}
+
+/// Accepts one connection as a non-blocking, close-on-exec socket.
+pub fn accept(listener: BorrowedFd<'_>) -> io::Result<(OwnedFd, SocketAddr)> {
+    // SAFETY: all-zero sockaddr_storage is valid; len is its exact size.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage and len are valid for writes; the listener is a live descriptor.
+    let raw = cvt(unsafe {
+        libc::accept4(
+            listener.as_raw_fd(),
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    })?;
+    // SAFETY: accept4 returned a fresh descriptor that we now own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let peer = sockaddr_to(&storage)
+        .unwrap_or(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
+    Ok((fd, peer))
+}
+
+/// `read(2)` into `buf`.
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid for writes of buf.len() bytes.
+    cvt_size(unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// `send(2)` with `MSG_NOSIGNAL`, and `MSG_MORE` when more data follows at once
+/// (the head before a `sendfile` body: both leave in one segment).
+pub fn send(fd: BorrowedFd<'_>, buf: &[u8], more: bool) -> io::Result<usize> {
+    let flags = libc::MSG_NOSIGNAL | if more { libc::MSG_MORE } else { 0 };
+    // SAFETY: buf is valid for reads of buf.len() bytes.
+    cvt_size(unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags) })
+}
+
+/// `sendfile(2)` from `file` at `*offset`, advancing it.
+pub fn sendfile(
+    sock: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+    offset: &mut u64,
+    count: usize,
+) -> io::Result<usize> {
+    let mut off: libc::off_t = (*offset).min(i64::MAX as u64) as libc::off_t;
+    // SAFETY: both descriptors are live; `off` is valid for reads and writes.
+    let n =
+        cvt_size(unsafe { libc::sendfile(sock.as_raw_fd(), file.as_raw_fd(), &mut off, count) })?;
+    *offset = off as u64;
+    Ok(n)
+}
+
+/// `shutdown(fd, SHUT_WR)`: sends FIN after queued data.
+pub fn shutdown_write(fd: BorrowedFd<'_>) {
+    // SAFETY: plain syscall; failure (already closed by peer) is harmless.
+    unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) };
+}
+
+/// Opens a directory (the docroot) for use with [`open_at`].
+pub fn open_dir(path_nul: &[u8]) -> io::Result<OwnedFd> {
+    let path = cstr(path_nul)?;
+    // SAFETY: path is NUL-terminated and outlives the call.
+    let raw =
+        cvt(unsafe { libc::open(path, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) })?;
+    // SAFETY: fresh descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn cstr(path_nul: &[u8]) -> io::Result<*const libc::c_char> {
+    match path_nul.iter().position(|&b| b == 0) {
+        Some(i) if i + 1 == path_nul.len() => Ok(path_nul.as_ptr().cast()),
+        _ => Err(io::Error::from(io::ErrorKind::InvalidInput)),
+    }
+}
+
+/// Opens `rel_nul` (relative, NUL-terminated) below the directory `dir`,
+/// read-only, non-blocking (FIFOs never block the worker), close-on-exec.
+pub fn open_at(dir: BorrowedFd<'_>, rel_nul: &[u8]) -> io::Result<OwnedFd> {
+    let path = cstr(rel_nul)?;
+    // SAFETY: path is NUL-terminated and outlives the call; dir is live.
+    let raw = cvt(unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            path,
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY,
+        )
+    })?;
+    // SAFETY: fresh descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// What the engine needs of `fstat`.
+#[derive(Debug, Clone, Copy)]
+pub struct FileInfo {
+    pub kind: FileKind,
+    pub size: u64,
+    pub mtime: i64,
+    pub ino: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Regular,
+    Directory,
+    Other,
+}
+
+pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileInfo> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: st is valid for writes of a struct stat.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so it initialised st.
+    let st = unsafe { st.assume_init() };
+    let kind = match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => FileKind::Regular,
+        libc::S_IFDIR => FileKind::Directory,
+        _ => FileKind::Other,
+    };
+    // The field types differ between targets (32-bit time_t and ino_t).
+    #[allow(clippy::unnecessary_cast)]
+    Ok(FileInfo {
+        kind,
+        size: st.st_size.max(0) as u64,
+        mtime: st.st_mtime as i64,
+        ino: st.st_ino as u64,
+    })
+}
+
+/// Resolves the path an open descriptor really names (via `/proc/self/fd`)
+/// into `out`, returning its length. Used to refuse files reached through
+/// symlinks that leave the docroot.
+pub fn fd_path(fd: BorrowedFd<'_>, out: &mut [u8]) -> io::Result<usize> {
+    let mut link = [0u8; 32];
+    let prefix = b"/proc/self/fd/";
+    link[..prefix.len()].copy_from_slice(prefix);
+    let mut n = prefix.len();
+    let mut digits = [0u8; 12];
+    let mut v = fd.as_raw_fd().max(0) as u32;
+    let mut d = 0;
+    loop {
+        digits[d] = b'0' + (v % 10) as u8;
+        d += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    while d > 0 {
+        d -= 1;
+        link[n] = digits[d];
+        n += 1;
+    }
+    link[n] = 0;
+    // SAFETY: link is NUL-terminated; out is valid for writes of out.len() bytes.
+    let len = cvt_size(unsafe {
+        libc::readlink(link.as_ptr().cast(), out.as_mut_ptr().cast(), out.len())
+    })?;
+    if len >= out.len() {
+        return Err(io::Error::from(io::ErrorKind::InvalidData));
+    }
+    Ok(len)
+}
+
+/// Registers `fd` edge-triggered for reads and writes under `key`.
+pub fn poll_add_edge(poller: &polling::Poller, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
+    // SAFETY: the caller deletes the registration before the descriptor is
+    // closed (every path that drops a connection calls `poll_delete` first).
+    unsafe {
+        poller.add_with_mode(
+            fd.as_raw_fd(),
+            polling::Event::all(key),
+            polling::PollMode::Edge,
+        )
+    }
+}
+
+/// Registers `fd` level-triggered for reads under `key`.
+pub fn poll_add_level_read(
+    poller: &polling::Poller,
+    fd: BorrowedFd<'_>,
+    key: usize,
+) -> io::Result<()> {
+    // SAFETY: as for `poll_add_edge`: deleted before the descriptor is closed.
+    unsafe {
+        poller.add_with_mode(
+            fd.as_raw_fd(),
+            polling::Event::readable(key),
+            polling::PollMode::Level,
+        )
+    }
+}
+
+pub fn poll_delete(poller: &polling::Poller, fd: BorrowedFd<'_>) {
+    let _ = poller.delete(fd);
+}
+
+// ---- signals -------------------------------------------------------------
+
+static SIGNAL_PIPE_WR: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    let fd = SIGNAL_PIPE_WR.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let b = sig as u8;
+        // SAFETY: write(2) is async-signal-safe; b lives across the call.
+        unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
+    }
+}
+
+/// Installs handlers for SIGTERM, SIGINT and SIGHUP that write the signal
+/// number to a non-blocking pipe, and ignores SIGPIPE. Returns the read end.
+pub fn signal_pipe() -> io::Result<OwnedFd> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: fds is valid for writes of two ints.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 returned two fresh descriptors; we own the read end, the
+    // write end is kept for the life of the process by the signal handler.
+    let rd = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    let old = SIGNAL_PIPE_WR.swap(fds[1], Ordering::SeqCst);
+    if old >= 0 {
+        // SAFETY: the previous write end is no longer referenced.
+        unsafe { libc::close(old) };
+    }
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        // SAFETY: sigaction with a zeroed struct and a valid handler.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            cvt(libc::sigaction(sig, &sa, std::ptr::null_mut()))?;
+        }
+    }
+    ignore_sigpipe();
+    Ok(rd)
+}
+
+pub fn ignore_sigpipe() {
+    // SAFETY: setting a signal to SIG_IGN is always valid.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
+/// Reads pending signal numbers from the pipe into `out`.
+pub fn read_signals(fd: BorrowedFd<'_>, out: &mut [u8]) -> usize {
+    read(fd, out).unwrap_or(0)
+}
+
+/// Borrow helper for `Option<OwnedFd>` fields.
+pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
+    fd.as_fd()
+}
+
+/// Number of CPUs available to this process.
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: firmware-server, nginx and lighttpd in one run.
+
+Each server is started by this script with a generated config on a loopback
+high port, one worker, access logs off, sendfile on, serving the same
+generated docroot. The server is pinned to CPU 0 and wrk to CPU 1; servers
+are interleaved round by round (A B C A B C ...) so the ratios are measured
+side by side on a shared, noisy machine. Every process started is stopped,
+and the whole run is bounded in time.
+
+Usage: tests/bench/bench.py [--rounds 3] [--duration 5] [--scenarios a,b,c]
+                            [--servers fws,nginx,lighttpd] [--out DIR]
+                            [--bin target/release/firmware-server] [--callgrind]
+Needs: wrk, nginx, lighttpd, taskset (Debian: wrk nginx-light lighttpd util-linux),
+valgrind for --callgrind.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SCENARIOS = {
+    # name: (description, path, connections, extra wrk headers)
+    "a": ("1 KiB, keep-alive, 100 conns", "/1k.bin", 100, []),
+    "b": ("200 KiB, keep-alive, 100 conns", "/200k.bin", 100, []),
+    "c": ("1 KiB, new connection per request", "/1k.bin", 100, ["Connection: close"]),
+    "d": ("1 KiB, keep-alive, 1000 conns", "/1k.bin", 1000, []),
+    "e": ("304 revalidation (If-None-Match)", "/1k.bin", 100, ["If-None-Match: {etag}"]),
+    "f": ("1 MiB file, 64 KiB Range requests", "/1m.bin", 100, ["Range: bytes=524288-589823"]),
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def tree_pids(pid):
+    """pid and all its descendants."""
+    pids = [pid]
+    try:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+        for line in out.split():
+            pids.extend(tree_pids(int(line)))
+    except OSError:
+        pass
+    return pids
+
+
+def proc_status_kb(pid, field):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_ticks(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+class Server:
+    def __init__(self, name, workdir, docroot, args):
+        self.name = name
+        self.workdir = workdir
+        self.docroot = docroot
+        self.args = args
+        self.proc = None
+        self.port = None
+
+    def command(self, port):
+        raise NotImplementedError
+
+    def start(self):
+        self.port = free_port()
+        cmd = self.command(self.port)
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", "0"] + cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        if not wait_port(self.port):
+            self.stop()
+            raise RuntimeError(f"{self.name} did not start: {' '.join(cmd)}")
+        time.sleep(0.2)
+
+    def pids(self):
+        return tree_pids(self.proc.pid)
+
+    def rss_kb(self):
+        return sum(proc_status_kb(p, "VmRSS") for p in self.pids())
+
+    def hwm_kb(self):
+        return sum(proc_status_kb(p, "VmHWM") for p in self.pids())
+
+    def cpu(self):
+        return sum(cpu_ticks(p) for p in self.pids())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+
+class FirmwareServer(Server):
+    def command(self, port):
+        conf = os.path.join(self.workdir, "fws.conf")
+        with open(conf, "w") as f:
+            f.write(
+                "[server]\n"
+                f'listen = ["127.0.0.1:{port}"]\n'
+                f'root = "{self.docroot}"\n'
+                "workers = 1\n"
+                "max_connections = 2048\n"
+                "max_keepalive_requests = 0\n"
+                'log_level = "error"\n'
+            )
+        return [self.args.bin, "--config", conf]
+
+
+class Nginx(Server):
+    def command(self, port):
+        d = os.path.join(self.workdir, "nginx")
+        os.makedirs(d, exist_ok=True)
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(
+                "daemon off;\nworker_processes 1;\n"
+                f"pid {d}/nginx.pid;\nerror_log {d}/error.log error;\n"
+                "events { worker_connections 4096; }\n"
+                "http {\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  tcp_nodelay on;\n"
+                "  keepalive_requests 1000000;\n  keepalive_timeout 60;\n"
+                f"  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n"
+                f"  fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n"
+                "  default_type application/octet-stream;\n"
+                f"  server {{ listen 127.0.0.1:{port}; root {self.docroot}; }}\n}}\n"
+            )
+        return ["nginx", "-c", conf, "-p", d]
+
+
+class Lighttpd(Server):
+    def command(self, port):
+        d = os.path.join(self.workdir, "lighttpd")
+        os.makedirs(d, exist_ok=True)
+        conf = os.path.join(d, "lighttpd.conf")
+        with open(conf, "w") as f:
+            f.write(
+                f'server.document-root = "{self.docroot}"\n'
+                f'server.bind = "127.0.0.1"\nserver.port = {port}\n'
+                f'server.errorlog = "{d}/error.log"\n'
+                "server.max-keep-alive-requests = 1000000\n"
+                "server.max-keep-alive-idle = 60\n"
+                "server.max-connections = 4096\n"
+                "server.max-fds = 8192\n"
+                'server.network-backend = "sendfile"\n'
+                'mimetype.assign = ( ".bin" => "application/octet-stream" )\n'
+            )
+        return ["lighttpd", "-D", "-f", conf]
+
+
+SERVERS = {"fws": FirmwareServer, "nginx": Nginx, "lighttpd": Lighttpd}
+
+
+def etag_of(port, path):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(f"HEAD {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    m = re.search(rb"(?im)^etag:\s*(.+?)\r$", data)
+    return m.group(1).decode() if m else '"none"'
+
+
+def run_wrk(port, path, conns, headers, duration):
+    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency"]
+    for h in headers:
+        cmd += ["-H", h]
+    cmd.append(f"http://127.0.0.1:{port}{path}")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+    total = re.search(r"(\d+) requests in", out)
+    rps = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    errs = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errs += sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errs += int(m.group(1))
+    return {
+        "requests": int(total.group(1)) if total else 0,
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "errors": errs,
+        "output": out,
+    }
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def callgrind_instructions(args, docroot, workdir, requests=20000):
+    """Instructions per request for scenario (a), counted by callgrind."""
+    results = {}
+    for name in ("fws", "lighttpd"):
+        srv = SERVERS[name](name, workdir, docroot, args)
+        port = free_port()
+        out = os.path.join(workdir, f"callgrind.{name}")
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--trace-children=yes"] + srv.command(port)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            if not wait_port(port, 60):
+                raise RuntimeError(f"{name} under valgrind did not start")
+            # Measure a fixed number of keep-alive requests, minus the start-up cost
+            # (counted with a short warm-up run subtracted out).
+            subprocess.run(["ab", "-q", "-k", "-c", "10", "-n", "1000", f"http://127.0.0.1:{port}/1k.bin"], capture_output=True, timeout=300)
+            subprocess.run(["callgrind_control", "--zero", str(proc.pid)], capture_output=True, timeout=60)
+            subprocess.run(["ab", "-q", "-k", "-c", "10", "-n", str(requests), f"http://127.0.0.1:{port}/1k.bin"], capture_output=True, timeout=600)
+            subprocess.run(["callgrind_control", "--dump", str(proc.pid)], capture_output=True, timeout=60)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        best = 0
+        for fn in os.listdir(workdir):
+            if fn.startswith(f"callgrind.{name}"):
+                with open(os.path.join(workdir, fn)) as f:
+                    for line in f:
+                        if line.startswith("summary:") or line.startswith("totals:"):
+                            best = max(best, int(line.split()[1]))
+        results[name] = best / requests if best else None
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--scenarios", default="a,b,c,d,e,f")
+    ap.add_argument("--servers", default="fws,nginx,lighttpd")
+    ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/firmware-server"))
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--max-seconds", type=int, default=1800)
+    args = ap.parse_args()
+
+    for tool in ["wrk", "taskset"] + [{"nginx": "nginx", "lighttpd": "lighttpd"}.get(s, "") for s in args.servers.split(",")]:
+        if tool and not shutil.which(tool):
+            sys.exit(f"bench: {tool} not found (Debian: apt-get install wrk nginx-light lighttpd)")
+    if not os.path.exists(args.bin):
+        sys.exit(f"bench: {args.bin} not found (cargo build --release)")
+    if (os.cpu_count() or 1) < 2:
+        sys.exit("bench: needs 2 CPUs (server on one, wrk on the other)")
+
+    started = time.time()
+    workdir = tempfile.mkdtemp(prefix="fws-bench-")
+    docroot = os.path.join(workdir, "www")
+    os.makedirs(docroot)
+    for name, size in (("1k.bin", 1024), ("200k.bin", 200 * 1024), ("1m.bin", 1024 * 1024)):
+        with open(os.path.join(docroot, name), "wb") as f:
+            f.write(os.urandom(size))
+
+    servers = args.servers.split(",")
+    scenarios = args.scenarios.split(",")
+    results = {sc: {s: [] for s in servers} for sc in scenarios}
+    cg = {}
+    try:
+        for rnd in range(args.rounds):
+            for sc in scenarios:
+                desc, path, conns, headers = SCENARIOS[sc]
+                for name in servers:
+                    if time.time() - started > args.max_seconds:
+                        raise TimeoutError("time budget used up")
+                    srv = SERVERS[name](name, workdir, docroot, args)
+                    srv.start()
+                    try:
+                        idle = srv.rss_kb()
+                        hdrs = [h.format(etag=etag_of(srv.port, path)) for h in headers]
+                        load = loadavg()
+                        cpu0 = srv.cpu()
+                        r = run_wrk(srv.port, path, conns, hdrs, args.duration)
+                        cpu1 = srv.cpu()
+                        r.update(
+                            idle_rss_kb=idle,
+                            peak_rss_kb=srv.hwm_kb(),
+                            cpu_us_per_req=(cpu1 - cpu0) * 1e6 / CLK_TCK / r["requests"] if r["requests"] else None,
+                            load_before=load,
+                        )
+                        del r["output"]
+                        results[sc][name].append(r)
+                        print(
+                            f"round {rnd + 1} ({sc}) {name:9s} {r['rps']:10.0f} req/s  errors {r['errors']}  "
+                            f"cpu {r['cpu_us_per_req'] or 0:6.1f} us/req  rss idle {idle} kB peak {r['peak_rss_kb']} kB  load {load:.2f}",
+                            flush=True,
+                        )
+                    finally:
+                        srv.stop()
+        cg = callgrind_instructions(args, docroot, workdir) if args.callgrind else {}
+    except TimeoutError as e:
+        print(f"bench: {e}; reporting what was measured", file=sys.stderr)
+        cg = {}
+
+    # Summary.
+    lines = [
+        f"Machine: {os.cpu_count()} CPUs, {os.uname().release}; server on CPU 0, wrk (1 thread) on CPU 1; "
+        f"{args.rounds} rounds x {args.duration}s, medians (min-max).",
+        "",
+        "| scenario | server | req/s | min-max | errors | vs nginx | vs lighttpd | CPU us/req | CPU vs best peer | RSS idle kB | RSS peak kB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    summary = {}
+    for sc in scenarios:
+        summary[sc] = {}
+        for name in servers:
+            rs = results[sc][name]
+            if not rs:
+                continue
+            rps = [r["rps"] for r in rs]
+            cpus = [r["cpu_us_per_req"] for r in rs if r["cpu_us_per_req"]]
+            summary[sc][name] = {
+                "rps_median": statistics.median(rps),
+                "rps_min": min(rps),
+                "rps_max": max(rps),
+                "errors": sum(r["errors"] for r in rs),
+                "cpu_us_per_req": statistics.median(cpus) if cpus else None,
+                "idle_rss_kb": max(r["idle_rss_kb"] for r in rs),
+                "peak_rss_kb": max(r["peak_rss_kb"] for r in rs),
+            }
+        for name in servers:
+            s = summary[sc].get(name)
+            if not s:
+                continue
+
+            def ratio(peer, key="rps_median"):
+                p = summary[sc].get(peer)
+                return f"{s[key] / p[key]:.2f}" if p and p.get(key) and s.get(key) else "-"
+
+            peers = [summary[sc][p]["cpu_us_per_req"] for p in ("nginx", "lighttpd") if p in summary[sc] and summary[sc][p]["cpu_us_per_req"]]
+            cpu_ratio = f"{s['cpu_us_per_req'] / min(peers):.2f}" if peers and s["cpu_us_per_req"] else "-"
+            lines.append(
+                f"| ({sc}) {SCENARIOS[sc][0]} | {name} | {s['rps_median']:.0f} | {s['rps_min']:.0f}-{s['rps_max']:.0f} | {s['errors']} | "
+                f"{ratio('nginx')} | {ratio('lighttpd')} | {s['cpu_us_per_req'] or 0:.1f} | {cpu_ratio} | {s['idle_rss_kb']} | {s['peak_rss_kb']} |"
+            )
+    if cg:
+        lines += ["", "Instructions per request, scenario (a), callgrind: " + ", ".join(f"{k} {v:.0f}" if v else f"{k} -" for k, v in cg.items())]
+    table = "\n".join(lines)
+    print()
+    print(table)
+    out = args.out or workdir
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "bench.md"), "w") as f:
+        f.write(table + "\n")
+    with open(os.path.join(out, "bench.json"), "w") as f:
+        json.dump({"summary": summary, "rounds": results, "callgrind": cg}, f, indent=1)
+    print(f"\nwritten: {out}/bench.md, {out}/bench.json")
+    if out != workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

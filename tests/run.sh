@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test of the project, installing what the tests need first.
+# This is the command the README names and .ci/run calls.
+#   tests/run.sh            everything (host tests, then cross builds under QEMU)
+#   tests/run.sh --host     host tests only (format, lints, unit and black-box tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-all}
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages the black-box tests use as real clients.
+missing=()
+for tool in curl:curl; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== unit and black-box tests (host)"
+cargo build -p firmware-server
+FWS_BIN="$PWD/target/debug/firmware-server" cargo test --workspace
+
+if [ "$mode" = "--host" ]; then exit 0; fi
