@@ -3,12 +3,15 @@
 //! precompressed variants, conditional requests and ranges.
 //!
 //! Contract: [`serve`] never panics and never allocates. It writes the whole
-//! response head (and, for errors and redirects, the small body) into the
-//! caller's response buffer and returns the file to send, if any.
+//! response head (and, for errors and redirects, the small body) through the
+//! caller's [`Reply`] and returns the file to send, if any, or the directory
+//! it found without an index file (for the plugins' directory handlers).
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+
+use fws_api::plugin::Reply;
 
 use crate::config::Config;
 use crate::http::error::HttpError;
@@ -98,17 +101,31 @@ impl Site {
         })
     }
 
-    fn root_for(&self, host: Option<&[u8]>) -> &Root {
+    /// The virtual host for a Host value: 0 is the default, i + 1 the
+    /// `[[vhost]]` number i.
+    pub fn route(&self, host: Option<&[u8]>) -> usize {
         if let Some(h) = host {
             let h = host_without_port(h);
             let h = h.strip_suffix(b".").unwrap_or(h);
             for (name, idx) in &self.names {
                 if name.eq_ignore_ascii_case(h) {
-                    return &self.roots[*idx];
+                    return *idx;
                 }
             }
         }
-        &self.roots[0]
+        0
+    }
+
+    /// Docroot paths, default first (what plugins are told at init).
+    pub fn root_paths(&self) -> Vec<std::path::PathBuf> {
+        self.roots
+            .iter()
+            .map(|r| {
+                std::path::PathBuf::from(
+                    <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&r.canon),
+                )
+            })
+            .collect()
     }
 
     fn content_type(&self, name: &[u8]) -> &[u8] {
@@ -128,6 +145,8 @@ impl Site {
 
 /// Per-worker scratch space, allocated once.
 pub struct Scratch {
+    /// The normalised request path (what plugins see).
+    pub norm: Box<[u8; PATH_SCRATCH]>,
     path: Box<[u8; PATH_SCRATCH]>,
     link: Box<[u8; LINK_SCRATCH]>,
 }
@@ -135,115 +154,64 @@ pub struct Scratch {
 impl Default for Scratch {
     fn default() -> Self {
         Scratch {
+            norm: Box::new([0; PATH_SCRATCH]),
             path: Box::new([0; PATH_SCRATCH]),
             link: Box::new([0; LINK_SCRATCH]),
         }
     }
 }
 
-/// What the connection sends after the head.
+/// Decodes and normalises the request path into `norm`. Dot files are
+/// refused here (404) when configured.
+pub fn normalize(
+    site: &Site,
+    req: &Request<'_>,
+    norm: &mut [u8; PATH_SCRATCH],
+) -> Result<path::Normalized, HttpError> {
+    if req.path == b"*" {
+        return Err(HttpError::MethodNotAllowed);
+    }
+    let n = path::normalize(req.path, &mut norm[..PATH_SCRATCH - 300]).map_err(|e| match e {
+        path::PathError::TooLong => HttpError::UriTooLong,
+        _ => HttpError::BadRequest,
+    })?;
+    if n.hidden && site.hide_dotfiles {
+        return Err(HttpError::NotFound);
+    }
+    Ok(n)
+}
+
+/// A file range to `sendfile` after the head.
 pub struct FileBody {
     pub fd: OwnedFd,
     pub start: u64,
     pub end: u64,
 }
 
-/// A response ready to go: `len` bytes of head (plus any small body) in the
-/// response buffer, and optionally a file range to `sendfile` after it.
-pub struct Reply {
-    pub status: Status,
-    pub len: usize,
-    pub file: Option<FileBody>,
-    pub keep_alive: bool,
+/// What the static handler did.
+pub enum Served {
+    /// The reply is written; send this file range after it, if any.
+    Reply(Option<FileBody>),
+    /// A directory without an index file: the plugins may list it.
+    Directory(OwnedFd),
 }
 
-/// Common headers of every response.
-fn common(h: &mut Head<'_>, status: Status, date: &[u8; 29], keep_alive: bool, minor: u8) {
-    h.status(status)
-        .header(b"Date", date)
-        .header(b"Server", b"firmware-server");
-    if !keep_alive {
-        h.header(b"Connection", b"close");
-    } else if minor == 0 {
-        h.header(b"Connection", b"keep-alive");
-    }
-}
-
-/// An error response with a small HTML body.
-pub fn error_reply(
-    out: &mut [u8],
-    err: HttpError,
-    date: &[u8; 29],
-    keep_alive: bool,
-    minor: u8,
-    head_only: bool,
-) -> Reply {
-    let status = err.status();
-    let keep_alive = keep_alive && !err.closes();
-    const PRE: &[u8] = b"<!DOCTYPE html>\n<title>";
-    const MID: &[u8] = b"</title>\n<h1>";
-    const POST: &[u8] = b"</h1>\n<hr>firmware-server\n";
-    let body_len = PRE.len() + MID.len() + POST.len() + 2 * status.text().len();
-    let mut h = Head::new(out);
-    common(&mut h, status, date, keep_alive, minor);
-    if err == HttpError::MethodNotAllowed {
-        h.header(b"Allow", b"GET, HEAD");
-    }
-    h.header(b"Content-Type", b"text/html; charset=utf-8")
-        .header_num(b"Content-Length", body_len as u64)
-        .end();
-    if !head_only {
-        h.put(PRE)
-            .put(status.text())
-            .put(MID)
-            .put(status.text())
-            .put(POST);
-    }
-    finish(h, status, keep_alive)
-}
-
-fn finish(h: Head<'_>, status: Status, keep_alive: bool) -> Reply {
-    match h.finish() {
-        Some(len) => Reply {
-            status,
-            len,
-            file: None,
-            keep_alive,
-        },
-        None => Reply {
-            status: Status::InternalServerError,
-            len: 0,
-            file: None,
-            keep_alive: false,
-        },
-    }
-}
-
-/// A 416 with `Content-Range: bytes */LEN`.
-fn unsatisfiable(out: &mut [u8], date: &[u8; 29], keep_alive: bool, minor: u8, size: u64) -> Reply {
-    let status = Status::RangeNotSatisfiable;
-    let mut h = Head::new(out);
-    common(&mut h, status, date, keep_alive, minor);
-    h.put(b"Content-Range: bytes */")
-        .num(size)
-        .put(b"\r\n")
-        .header_num(b"Content-Length", 0)
-        .end();
-    finish(h, status, keep_alive)
-}
-
-/// Serves a GET or HEAD (or refuses another method) from the docroot.
+/// Serves a GET or HEAD (or refuses another method) from virtual host
+/// `vhost`'s docroot; `scratch.norm` holds the path `norm` describes.
 pub fn serve(
     site: &Site,
     scratch: &mut Scratch,
     req: &Request<'_>,
-    out: &mut [u8],
-    date: &[u8; 29],
-) -> Reply {
-    let head_only = req.method == Method::Head;
-    match serve_inner(site, scratch, req, out, date) {
-        Ok(reply) => reply,
-        Err(e) => error_reply(out, e, date, req.keep_alive, req.minor, head_only),
+    vhost: usize,
+    norm: path::Normalized,
+    reply: &mut Reply<'_>,
+) -> Served {
+    match serve_inner(site, scratch, req, vhost, norm, reply) {
+        Ok(s) => s,
+        Err(e) => {
+            reply.error(e);
+            Served::Reply(None)
+        }
     }
 }
 
@@ -251,41 +219,32 @@ fn serve_inner(
     site: &Site,
     scratch: &mut Scratch,
     req: &Request<'_>,
-    out: &mut [u8],
-    date: &[u8; 29],
-) -> Result<Reply, HttpError> {
+    vhost: usize,
+    norm: path::Normalized,
+    reply: &mut Reply<'_>,
+) -> Result<Served, HttpError> {
     if !matches!(req.method, Method::Get | Method::Head) {
         return Err(HttpError::MethodNotAllowed);
     }
-    if req.path == b"*" {
-        return Err(HttpError::MethodNotAllowed);
-    }
-    let root = site.root_for(req.host);
-    let norm =
-        path::normalize(req.path, &mut scratch.path[..PATH_SCRATCH - 300]).map_err(
-            |e| match e {
-                path::PathError::TooLong => HttpError::UriTooLong,
-                _ => HttpError::BadRequest,
-            },
-        )?;
-    if norm.hidden && site.hide_dotfiles {
-        return Err(HttpError::NotFound);
-    }
-    let mut rel_len = norm.len;
+    let root = site.roots.get(vhost).unwrap_or(&site.roots[0]);
+    let norm_len = norm.len;
+    let trailing_slash = norm.trailing_slash || norm_len == 0;
+    scratch.path[..norm_len].copy_from_slice(&scratch.norm[..norm_len]);
+    let mut rel_len = norm_len;
     let (fd, info) = open_checked(site, root, scratch, rel_len, b"")?;
     let (fd, info) = match info.kind {
         FileKind::Regular => {
-            if norm.trailing_slash {
+            if trailing_slash && norm_len > 0 {
                 // "/file.html/" names no directory.
                 return Err(HttpError::NotFound);
             }
             (fd, info)
         }
         FileKind::Directory => {
-            if !norm.trailing_slash && rel_len > 0 {
-                return Ok(redirect_slash(req, out, date));
+            if !trailing_slash {
+                redirect_slash(req, reply);
+                return Ok(Served::Reply(None));
             }
-            drop(fd);
             let mut found = None;
             for name in &site.index {
                 let sep: &[u8] = if rel_len > 0 { b"/" } else { b"" };
@@ -305,11 +264,11 @@ fn serve_inner(
                 }
             }
             match found {
-                Some((fd, info, n)) => {
+                Some((index_fd, info, n)) => {
                     rel_len = n;
-                    (fd, info)
+                    (index_fd, info)
                 }
-                None => return Err(HttpError::Forbidden),
+                None => return Ok(Served::Directory(fd)),
             }
         }
         FileKind::Other => return Err(HttpError::Forbidden),
@@ -329,7 +288,7 @@ fn serve_inner(
         (fd, info)
     };
     let ctype = site.content_type(&scratch.path[..rel_len]);
-    file_reply(req, out, date, fd, info, ctype, gzip)
+    file_reply(req, reply, fd, info, ctype, gzip).map(Served::Reply)
 }
 
 /// Opens `scratch.path[..len]` + `suffix` below `root`, refusing files
@@ -381,24 +340,21 @@ fn open_checked(
 }
 
 /// 301 to the same path with a trailing slash, query kept.
-fn redirect_slash(req: &Request<'_>, out: &mut [u8], date: &[u8; 29]) -> Reply {
-    let status = Status::MovedPermanently;
-    let mut h = Head::new(out);
-    common(&mut h, status, date, req.keep_alive, req.minor);
-    h.put(b"Location: ").put(req.path).put(b"/");
+fn redirect_slash(req: &Request<'_>, reply: &mut Reply<'_>) {
+    // One leading slash only: "//host/dir" must not become a
+    // protocol-relative Location that sends the client to another host.
+    let path = &req.path[req
+        .path
+        .iter()
+        .position(|&b| b != b'/')
+        .unwrap_or(req.path.len())..];
+    let h = reply.start(Status::MovedPermanently);
+    h.put(b"Location: /").put(path).put(b"/");
     if let Some(q) = req.query {
         h.put(b"?").put(q);
     }
-    h.put(b"\r\n").header_num(b"Content-Length", 0).end();
-    match h.finish() {
-        Some(len) => Reply {
-            status,
-            len,
-            file: None,
-            keep_alive: req.keep_alive,
-        },
-        None => error_reply(out, HttpError::UriTooLong, date, false, req.minor, false),
-    }
+    h.put(b"\r\n");
+    reply.finish_empty();
 }
 
 /// Writes `"<ino>-<size>-<mtime>"` (hex) into `buf`.
@@ -416,13 +372,12 @@ fn etag(info: &FileInfo, buf: &mut [u8; 56]) -> usize {
 
 fn file_reply(
     req: &Request<'_>,
-    out: &mut [u8],
-    date: &[u8; 29],
+    reply: &mut Reply<'_>,
     fd: OwnedFd,
     info: FileInfo,
     ctype: &[u8],
     gzip: bool,
-) -> Result<Reply, HttpError> {
+) -> Result<Option<FileBody>, HttpError> {
     let mut tag_buf = [0u8; 56];
     let tag_len = etag(&info, &mut tag_buf);
     let tag = &tag_buf[..tag_len];
@@ -448,15 +403,13 @@ fn file_reply(
         (None, None) => false,
     };
     if not_modified {
-        let status = Status::NotModified;
-        let mut h = Head::new(out);
-        common(&mut h, status, date, req.keep_alive, req.minor);
+        let h = reply.start(Status::NotModified);
         h.header(b"ETag", tag).header(b"Last-Modified", &lm);
         if gzip {
             h.header(b"Vary", b"Accept-Encoding");
         }
-        h.end();
-        return Ok(finish(h, status, req.keep_alive));
+        reply.finish_empty();
+        return Ok(None);
     }
 
     let size = info.size;
@@ -467,7 +420,10 @@ fn file_reply(
             match range::parse_range(r, size, &mut ranges) {
                 range::RangeOutcome::Ignore => {}
                 range::RangeOutcome::Unsatisfiable => {
-                    return Ok(unsatisfiable(out, date, req.keep_alive, req.minor, size))
+                    let h = reply.start(Status::RangeNotSatisfiable);
+                    h.put(b"Content-Range: bytes */").num(size).put(b"\r\n");
+                    reply.finish_empty();
+                    return Ok(None);
                 }
                 range::RangeOutcome::Ranges(n) => {
                     let one = if n == 1 {
@@ -485,8 +441,7 @@ fn file_reply(
         }
     }
 
-    let mut h = Head::new(out);
-    common(&mut h, status, date, req.keep_alive, req.minor);
+    let h = reply.start(status);
     h.header(b"Content-Type", ctype)
         .header_num(b"Content-Length", end - start)
         .header(b"Last-Modified", &lm)
@@ -506,14 +461,8 @@ fn file_reply(
             .put(b"\r\n");
     }
     h.end();
-    let len = h.finish().ok_or(HttpError::Internal)?;
-    let file = (req.method == Method::Get && end > start).then_some(FileBody { fd, start, end });
-    Ok(Reply {
-        status,
-        len,
-        file,
-        keep_alive: req.keep_alive,
-    })
+    reply.set_body_len(end - start);
+    Ok((req.method == Method::Get && end > start).then_some(FileBody { fd, start, end }))
 }
 
 /// If-Range (RFC 9110 §13.1.5): a strong ETag match or an exact date match.

@@ -13,8 +13,9 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub use fws_api::http;
 pub mod handler;
-pub mod http;
+pub mod plugins;
 pub mod server;
 pub mod sys;
 mod worker;

@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use firmware_server::config::{self, cli};
+use firmware_server::plugins::{self, Registry};
 use firmware_server::server::Server;
 use firmware_server::{sys, BOARD_CONFIG, VERSION};
 
@@ -34,8 +35,17 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let registry = match Registry::init(&cfg, &plugins::env(&cfg, Server::worker_count(&cfg))) {
+        Ok(r) => Arc::new(r),
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(1);
+        }
+    };
     if cli.check_config {
-        print!("{}", cfg.to_config_text());
+        print!("{}{}", cfg.to_config_text(), registry.config_text());
         return ExitCode::SUCCESS;
     }
 
@@ -53,7 +63,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let server = match Server::start(&cfg, None) {
+    let server = match Server::start(&cfg, registry, None) {
         Ok(s) => s,
         Err(msg) => {
             eprintln!("firmware-server: {msg}");

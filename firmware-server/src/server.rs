@@ -14,12 +14,14 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use fws_api::plugin::{Control, Stats, WorkerStats};
 use polling::{Events, Poller};
 
 use crate::config::Config;
 use crate::handler::Site;
+use crate::plugins::Registry;
 use crate::sys::{self, ListenOptions};
-use crate::worker::{Limits, Shared, Worker, RESPONSE_AREA};
+use crate::worker::{Handoff, Limits, ListenerInfo, Shared, Worker, RESPONSE_AREA};
 
 const SIGNAL_KEY: usize = usize::MAX - 1;
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -31,7 +33,11 @@ Content-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\n\r\nserve
 /// A started server: listeners bound, workers running.
 pub struct Server {
     listeners: Vec<(OwnedFd, SocketAddr)>,
-    workers: Vec<Arc<Shared>>,
+    workers: Arc<[Arc<Shared>]>,
+    registry: Arc<Registry>,
+    config_text: String,
+    started: Instant,
+    refused: Arc<std::sync::atomic::AtomicU64>,
     threads: Vec<JoinHandle<()>>,
     poller: Arc<Poller>,
     stop: Arc<AtomicBool>,
@@ -57,8 +63,25 @@ impl StopHandle {
 pub type ThreadHook = fn();
 
 impl Server {
-    /// Binds the listeners, opens the docroots and starts the workers.
-    pub fn start(cfg: &Config, hook: Option<ThreadHook>) -> Result<Server, String> {
+    /// The number of worker threads a configuration asks for.
+    pub fn worker_count(cfg: &Config) -> usize {
+        let n = if cfg.workers == 0 {
+            sys::cpu_count()
+        } else {
+            cfg.workers
+        }
+        .max(1);
+        n.min(cfg.max_connections.max(1))
+    }
+
+    /// Binds the listeners (the engine's, then the plugins'), opens the
+    /// docroots and starts the workers. `registry` holds the initialised
+    /// plugins ([`Registry::init`]).
+    pub fn start(
+        cfg: &Config,
+        registry: Arc<Registry>,
+        hook: Option<ThreadHook>,
+    ) -> Result<Server, String> {
         let site = Arc::new(Site::new(cfg)?);
         let opts = ListenOptions {
             backlog: cfg.backlog,
@@ -67,23 +90,29 @@ impl Server {
             defer_accept: cfg.defer_accept,
         };
         let mut listeners = Vec::new();
-        for addr in &cfg.listen {
-            let fd =
-                sys::listen_tcp(addr, opts).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            let real = sys::local_addr(fd.as_fd()).unwrap_or(*addr);
+        let mut infos = Vec::new();
+        let owned = registry.listeners();
+        let all = cfg
+            .listen
+            .iter()
+            .map(|a| (*a, None))
+            .chain(owned.iter().map(|(a, o)| (*a, Some(*o))));
+        for (addr, owner) in all {
+            let fd = sys::listen_tcp(&addr, opts)
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let real = sys::local_addr(fd.as_fd()).unwrap_or(addr);
             listeners.push((fd, real));
+            infos.push(ListenerInfo { addr: real, owner });
         }
-        let nworkers = if cfg.workers == 0 {
-            sys::cpu_count()
-        } else {
-            cfg.workers
-        }
-        .max(1);
-        let nworkers = nworkers.min(cfg.max_connections.max(1));
-        let per_worker = cfg.max_connections.div_ceil(nworkers).max(1);
+        let infos: Arc<[ListenerInfo]> = infos.into();
+        let nworkers = Self::worker_count(cfg);
+        // max_connections is a total: split it exactly across the workers.
+        let slots = |i: usize| {
+            cfg.max_connections / nworkers + usize::from(i < cfg.max_connections % nworkers)
+        };
         let limits = Limits {
             request_buffer: cfg.buffer_size,
-            buffers: cfg.buffers_per_worker.min(per_worker).max(1),
+            buffers: cfg.buffers_per_worker.min(slots(0)).max(1),
             header_timeout: cfg.header_timeout,
             keepalive_timeout: cfg.keepalive_timeout,
             send_timeout: cfg.send_timeout,
@@ -96,8 +125,11 @@ impl Server {
         let mut workers = Vec::new();
         let mut threads = Vec::new();
         for i in 0..nworkers {
-            let shared = Arc::new(Shared::new(per_worker).map_err(|e| format!("poller: {e}"))?);
-            let worker = Worker::new(shared.clone(), site.clone(), stop.clone(), limits);
+            let shared =
+                Arc::new(Shared::new(slots(i).max(1)).map_err(|e| format!("poller: {e}"))?);
+            let (site, registry, infos, stop) =
+                (site.clone(), registry.clone(), infos.clone(), stop.clone());
+            let worker_shared = shared.clone();
             let t = std::thread::Builder::new()
                 .name(format!("worker-{i}"))
                 .stack_size(256 * 1024)
@@ -105,22 +137,29 @@ impl Server {
                     if let Some(h) = hook {
                         h();
                     }
-                    worker.run()
+                    // Plugin worker states are created on the worker's own thread.
+                    Worker::new(i, worker_shared, site, registry, infos, stop, limits).run()
                 })
                 .map_err(|e| format!("cannot start worker thread: {e}"))?;
             workers.push(shared);
             threads.push(t);
         }
         log::info!(
-            "{} worker(s), {} connection slots each, {} buffers of {} bytes each",
+            "{} worker(s), {} connection slots in all, up to {} buffers of {} bytes per worker",
             nworkers,
-            per_worker,
+            cfg.max_connections,
             limits.buffers,
             limits.request_buffer + RESPONSE_AREA
         );
+        let mut config_text = cfg.to_config_text();
+        config_text.push_str(&registry.config_text());
         Ok(Server {
             listeners,
-            workers,
+            workers: workers.into(),
+            registry,
+            config_text,
+            started: Instant::now(),
+            refused: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             threads,
             poller,
             stop,
@@ -155,6 +194,13 @@ impl Server {
         if let Some(s) = &signals {
             sys::poll_add_level_read(&self.poller, s.as_fd(), SIGNAL_KEY)?;
         }
+        self.registry.start(Arc::new(ControlPlane {
+            workers: self.workers.clone(),
+            registry: self.registry.clone(),
+            config_text: self.config_text.clone(),
+            started: self.started,
+            refused: self.refused.clone(),
+        }));
         let mut events = Events::with_capacity(
             std::num::NonZeroUsize::new(64).unwrap_or(std::num::NonZeroUsize::MIN),
         );
@@ -198,7 +244,7 @@ impl Server {
                 let Some((fd, addr)) = self.listeners.get(ev.key) else {
                     continue;
                 };
-                if let Err(e) = self.accept_all(fd.as_fd()) {
+                if let Err(e) = self.accept_all(fd.as_fd(), ev.key as u16) {
                     // Out of descriptors or memory: stop polling the
                     // listeners for a moment instead of spinning on accept.
                     if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
@@ -220,10 +266,14 @@ impl Server {
 
     /// Accepts until the backlog is empty. Errors that mean "no resources"
     /// are returned; per-connection errors are skipped.
-    fn accept_all(&self, listener: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    fn accept_all(&self, listener: std::os::fd::BorrowedFd<'_>, index: u16) -> io::Result<()> {
         loop {
             match sys::accept(listener) {
-                Ok((fd, peer)) => self.dispatch(fd, peer),
+                Ok((fd, peer)) => self.dispatch(Handoff {
+                    fd,
+                    peer,
+                    listener: index,
+                }),
                 Err(e) => match e.raw_os_error() {
                     Some(libc::EAGAIN) => return Ok(()),
                     Some(libc::EINTR)
@@ -238,7 +288,7 @@ impl Server {
 
     /// Hands a connection to the worker with the fewest live connections,
     /// or answers 503 when every slot is taken.
-    fn dispatch(&self, fd: OwnedFd, peer: SocketAddr) {
+    fn dispatch(&self, h: Handoff) {
         let mut best: Option<(usize, usize)> = None;
         for (i, w) in self.workers.iter().enumerate() {
             let live = w.live.load(Ordering::Acquire);
@@ -247,14 +297,15 @@ impl Server {
             }
         }
         let Some((i, _)) = best else {
-            refuse_busy(&fd);
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            refuse_busy(&h.fd);
             return;
         };
         let w = &self.workers[i];
         w.live.fetch_add(1, Ordering::AcqRel);
         match w.queue.lock() {
-            Ok(mut q) => q.push_back((fd, peer)),
-            Err(poisoned) => poisoned.into_inner().push_back((fd, peer)),
+            Ok(mut q) => q.push_back(h),
+            Err(poisoned) => poisoned.into_inner().push_back(h),
         }
         let _ = w.poller.notify();
     }
@@ -265,7 +316,7 @@ impl Server {
         }
         self.listeners.clear();
         self.stop.store(true, Ordering::Release);
-        for w in &self.workers {
+        for w in self.workers.iter() {
             let _ = w.poller.notify();
         }
         let deadline = Instant::now() + self.shutdown_grace + Duration::from_secs(1);
@@ -285,6 +336,48 @@ impl Server {
             .iter()
             .map(|w| w.requests.load(Ordering::Relaxed))
             .sum()
+    }
+}
+
+/// What the process-context plugins (the control socket) see of the server.
+struct ControlPlane {
+    workers: Arc<[Arc<Shared>]>,
+    registry: Arc<Registry>,
+    config_text: String,
+    started: Instant,
+    refused: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Control for ControlPlane {
+    fn stats(&self) -> Stats {
+        Stats {
+            version: crate::VERSION.to_string(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            refused: self.refused.load(Ordering::Relaxed),
+            workers: self
+                .workers
+                .iter()
+                .map(|w| WorkerStats {
+                    live: w.live.load(Ordering::Relaxed) as u64,
+                    capacity: w.capacity as u64,
+                    requests: w.requests.load(Ordering::Relaxed),
+                    bytes: w.bytes.load(Ordering::Relaxed),
+                    errors: w.errors.load(Ordering::Relaxed),
+                })
+                .collect(),
+        }
+    }
+
+    fn config_text(&self) -> String {
+        self.config_text.clone()
+    }
+
+    fn plugin_command(&self, plugin: &str, args: &[&str]) -> Option<Result<String, String>> {
+        self.registry.command(plugin, args)
+    }
+
+    fn features(&self) -> Vec<&'static str> {
+        crate::plugins::names()
     }
 }
 

@@ -344,15 +344,35 @@ pub fn fd_path(fd: BorrowedFd<'_>, out: &mut [u8]) -> io::Result<usize> {
 
 /// Registers `fd` edge-triggered for reads and writes under `key`.
 pub fn poll_add_edge(poller: &polling::Poller, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
+    poll_add_edge_interest(poller, fd, key, true, true)
+}
+
+/// Registers `fd` edge-triggered with the given interest under `key`.
+pub fn poll_add_edge_interest(
+    poller: &polling::Poller,
+    fd: BorrowedFd<'_>,
+    key: usize,
+    read: bool,
+    write: bool,
+) -> io::Result<()> {
     // SAFETY: the caller deletes the registration before the descriptor is
-    // closed (every path that drops a connection calls `poll_delete` first).
+    // closed (connections: `Worker::close`; plugin descriptors: the stream's
+    // `abort`, through `Io::deregister`).
     unsafe {
         poller.add_with_mode(
             fd.as_raw_fd(),
-            polling::Event::all(key),
+            polling::Event::new(key, read, write),
             polling::PollMode::Edge,
         )
     }
+}
+
+/// `pread(2)`: reads file bytes at `offset` (file bodies through a
+/// transport that cannot `sendfile`).
+pub fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let off = offset.min(i64::MAX as u64) as libc::off_t;
+    // SAFETY: buf is valid for writes of buf.len() bytes.
+    cvt_size(unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), off) })
 }
 
 /// Registers `fd` level-triggered for reads under `key`.

@@ -3,33 +3,42 @@
 //!
 //! Each connection is a small state machine ([`State`]) driven by
 //! edge-triggered readiness. A connection holds a pool buffer only while it
-//! has bytes in flight (a request head being read, a body being drained, a
-//! response head being written); an idle keep-alive connection holds none.
-//! When the pool is empty, a connection with bytes to read waits in a FIFO
-//! for the next free buffer.
+//! has bytes in flight (a request head being read, a body being read, a
+//! response head or a stream's output being written); an idle keep-alive
+//! connection holds none. When the pool is empty, a connection with bytes to
+//! read waits in a FIFO for the next free buffer.
 //!
-//! Contract: nothing here allocates after [`Worker::new`]; nothing panics on
-//! input from the network.
+//! Poller keys: `slot << 2 | sub`, where sub 0 is the client socket and
+//! 1..=3 are descriptors a plugin's [`Stream`] registered.
+//!
+//! Contract: on the static-file path nothing here allocates after
+//! [`Worker::new`] (plugins' streams may); nothing panics on input from the
+//! network.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use fws_api::plugin::{
+    ConnInfo, Content, Exchange, Io, LogRecord, Produced, Registrar, Reply, Stream, Transport,
+    User, Verdict,
+};
 use polling::{Event, Events, Poller};
 
-use crate::handler::{self, FileBody, Scratch, Site};
+use crate::handler::{self, FileBody, Scratch, Served, Site};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::date;
 use crate::http::error::HttpError;
-use crate::http::request::{self, Framing, MAX_HEADERS};
+use crate::http::request::{self, Framing, Method, Request, MAX_HEADERS};
+use crate::plugins::{Registry, Workers};
 use crate::sys;
 
-/// Bytes reserved in every pool buffer for the response head and small
-/// generated bodies (error pages, redirects).
+/// Bytes reserved in every pool buffer for the response head, small
+/// generated bodies (error pages, redirects) and streamed output.
 pub const RESPONSE_AREA: usize = 2048;
 const NO_BUF: u32 = u32::MAX;
 /// How long and how much a closing connection may still send us before we
@@ -37,15 +46,34 @@ const NO_BUF: u32 = u32::MAX;
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_MAX_BYTES: u32 = 64 * 1024;
 const SENDFILE_CHUNK: u64 = 0x7fff_f000;
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-/// The part of a worker the scheduler sees.
+/// A connection on its way from the scheduler to a worker.
+pub struct Handoff {
+    pub fd: OwnedFd,
+    pub peer: SocketAddr,
+    pub listener: u16,
+}
+
+/// A listening socket as the workers know it.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenerInfo {
+    pub addr: SocketAddr,
+    /// The plugin (registry position) that owns it: its connections get
+    /// that plugin's transport.
+    pub owner: Option<usize>,
+}
+
+/// The part of a worker the scheduler and the control plane see.
 pub struct Shared {
     pub poller: Poller,
-    pub queue: Mutex<VecDeque<(OwnedFd, SocketAddr)>>,
+    pub queue: Mutex<VecDeque<Handoff>>,
     /// Connections handed to this worker and not yet closed.
     pub live: AtomicUsize,
     pub capacity: usize,
     pub requests: AtomicU64,
+    pub bytes: AtomicU64,
+    pub errors: AtomicU64,
 }
 
 impl Shared {
@@ -56,6 +84,8 @@ impl Shared {
             live: AtomicUsize::new(0),
             capacity,
             requests: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
         })
     }
 }
@@ -107,9 +137,10 @@ enum State {
     Idle,
     /// Reading a request head.
     Head,
-    /// Reading (and discarding) a request body before answering.
+    /// Reading the request body (to a stream, or discarded) before or while
+    /// answering.
     Body,
-    /// Writing the response head, then the file body.
+    /// Writing the response.
     Write,
     /// Response done, write side shut: draining until the peer closes.
     Linger,
@@ -122,8 +153,23 @@ enum BodyLeft {
     Chunked(ChunkedDecoder, u64),
 }
 
+/// What a stream's access-log line needs, kept from the request head
+/// (streams only: static responses are logged when their head is written).
+struct StreamLog {
+    method: Vec<u8>,
+    target: Vec<u8>,
+    minor: u8,
+    host: Vec<u8>,
+    referer: Vec<u8>,
+    user_agent: Vec<u8>,
+    user: Option<Vec<u8>>,
+    time: u64,
+}
+
 struct Conn {
     fd: OwnedFd,
+    peer: SocketAddr,
+    listener: u16,
     state: State,
     buf: u32,
     /// Start of unprocessed bytes in the request area.
@@ -136,6 +182,16 @@ struct Conn {
     out_len: usize,
     file: Option<FileBody>,
     body: BodyLeft,
+    /// Body bytes decoded but not yet taken by the stream (request area).
+    pending: (usize, usize),
+    /// The body's end was decoded; the stream still gets its `last` call.
+    body_eof: bool,
+    stream: Option<Box<dyn Stream>>,
+    stream_done: bool,
+    /// Whether any response byte was produced (errors after that close).
+    produced: bool,
+    stream_log: Option<Box<StreamLog>>,
+    transport: Option<Box<dyn Transport>>,
     keep_alive: bool,
     requests: u32,
     readable: bool,
@@ -151,9 +207,54 @@ enum Step {
     Close,
 }
 
+/// Registers plugin descriptors in this worker's poller.
+struct PollReg<'a>(&'a Poller);
+
+impl Registrar for PollReg<'_> {
+    fn add(&self, fd: BorrowedFd<'_>, key: usize, read: bool, write: bool) -> io::Result<()> {
+        sys::poll_add_edge_interest(self.0, fd, key, read, write)
+    }
+    fn delete(&self, fd: BorrowedFd<'_>) {
+        sys::poll_delete(self.0, fd);
+    }
+}
+
+/// The worker's fields a request's stages need (everything but the
+/// connection slots and the buffer pool, which the request borrows).
+struct Ctx<'w> {
+    id: usize,
+    shared: &'w Shared,
+    site: &'w Site,
+    registry: &'w Registry,
+    plugins: &'w mut Workers,
+    listeners: &'w [ListenerInfo],
+    stop: &'w AtomicBool,
+    limits: Limits,
+    scratch: &'w mut Scratch,
+    user: &'w mut User,
+    now: Instant,
+    date: &'w [u8; 29],
+    date_secs: u64,
+}
+
+fn conn_info(listeners: &[ListenerInfo], worker: usize, c: &Conn) -> ConnInfo {
+    let l = listeners.get(c.listener as usize);
+    ConnInfo {
+        peer: c.peer,
+        local: l.map_or(c.peer, |l| l.addr),
+        listener: c.listener as usize,
+        secure: c.transport.is_some(),
+        worker,
+    }
+}
+
 pub struct Worker {
+    id: usize,
     shared: Arc<Shared>,
     site: Arc<Site>,
+    registry: Arc<Registry>,
+    plugins: Workers,
+    listeners: Arc<[ListenerInfo]>,
     stop: Arc<AtomicBool>,
     limits: Limits,
     conns: Vec<Option<Conn>>,
@@ -161,31 +262,42 @@ pub struct Worker {
     pool: Pool,
     waiters: VecDeque<u32>,
     scratch: Scratch,
+    user: User,
     now: Instant,
     date_secs: u64,
     date: [u8; 29],
 }
 
 impl Worker {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
+        id: usize,
         shared: Arc<Shared>,
         site: Arc<Site>,
+        registry: Arc<Registry>,
+        listeners: Arc<[ListenerInfo]>,
         stop: Arc<AtomicBool>,
         limits: Limits,
     ) -> Worker {
         let cap = shared.capacity;
         let mut conns = Vec::with_capacity(cap);
         conns.resize_with(cap, || None);
+        let plugins = registry.workers(id);
         let mut w = Worker {
+            id,
             pool: Pool::new(limits.buffers, limits.request_buffer),
             shared,
             site,
+            registry,
+            plugins,
+            listeners,
             stop,
             limits,
             conns,
             free: (0..cap as u32).rev().collect(),
             waiters: VecDeque::with_capacity(cap),
             scratch: Scratch::default(),
+            user: User::default(),
             now: Instant::now(),
             date_secs: 0,
             date: [0; 29],
@@ -223,6 +335,7 @@ impl Worker {
         );
         let interval = self.sweep_interval();
         let mut next_sweep = self.now + interval;
+        let mut next_tick = self.now + Duration::from_secs(1);
         let mut grace_end: Option<Instant> = None;
         loop {
             events.clear();
@@ -240,6 +353,10 @@ impl Worker {
             if self.now >= next_sweep {
                 self.sweep();
                 next_sweep = self.now + interval;
+                if self.now >= next_tick {
+                    self.registry.tick(&mut self.plugins, self.now);
+                    next_tick = self.now + Duration::from_secs(1);
+                }
             }
             if self.stop.load(Ordering::Acquire) {
                 let end = *grace_end.get_or_insert_with(|| self.now + self.limits.shutdown_grace);
@@ -254,12 +371,19 @@ impl Worker {
     }
 
     fn on_event(&mut self, ev: Event) {
-        let idx = ev.key;
+        let idx = ev.key >> 2;
+        let sub = (ev.key & 3) as u8;
         let Some(Some(c)) = self.conns.get_mut(idx) else {
             return;
         };
-        c.readable |= ev.readable;
-        c.writable |= ev.writable;
+        if sub == 0 {
+            c.readable |= ev.readable;
+            c.writable |= ev.writable;
+        } else if let Some(s) = c.stream.as_mut() {
+            let reg = PollReg(&self.shared.poller);
+            let mut io = Io::new(&reg, idx << 2, self.now, &self.date);
+            s.ready(&mut io, sub, ev.readable, ev.writable);
+        }
         self.drive(idx);
     }
 
@@ -270,20 +394,16 @@ impl Worker {
                 Ok(mut q) => q.pop_front(),
                 Err(poisoned) => poisoned.into_inner().pop_front(),
             };
-            let Some((fd, _peer)) = next else { return };
+            let Some(h) = next else { return };
             let Some(idx) = self.free.pop() else {
                 // Cannot happen while the scheduler honours `capacity`.
                 self.shared.live.fetch_sub(1, Ordering::AcqRel);
                 continue;
             };
-            if let Err(e) = sys::poll_add_edge(&self.shared.poller, fd.as_fd(), idx as usize) {
-                log::warn!("poller add: {e}");
-                self.free.push(idx);
-                self.shared.live.fetch_sub(1, Ordering::AcqRel);
-                continue;
-            }
-            self.conns[idx as usize] = Some(Conn {
-                fd,
+            let mut c = Conn {
+                fd: h.fd,
+                peer: h.peer,
+                listener: h.listener,
                 state: State::Idle,
                 buf: NO_BUF,
                 pos: 0,
@@ -293,6 +413,13 @@ impl Worker {
                 out_len: 0,
                 file: None,
                 body: BodyLeft::None,
+                pending: (0, 0),
+                body_eof: false,
+                stream: None,
+                stream_done: false,
+                produced: false,
+                stream_log: None,
+                transport: None,
                 keep_alive: true,
                 requests: 0,
                 readable: true,
@@ -300,7 +427,41 @@ impl Worker {
                 waiting: false,
                 deadline: self.now + self.limits.header_timeout,
                 lingered: 0,
-            });
+            };
+            let info = conn_info(&self.listeners, self.id, &c);
+            let refused = match self.registry.accept(&mut self.plugins, &info) {
+                Verdict::Continue => false,
+                Verdict::Respond | Verdict::Close => true,
+            };
+            if !refused {
+                if let Some(owner) = self
+                    .listeners
+                    .get(h.listener as usize)
+                    .and_then(|l| l.owner)
+                {
+                    c.transport = self.registry.transport(&mut self.plugins, owner, &info);
+                }
+            }
+            let owned_but_unwrapped = c.transport.is_none()
+                && self
+                    .listeners
+                    .get(h.listener as usize)
+                    .is_some_and(|l| l.owner.is_some());
+            if refused || owned_but_unwrapped {
+                drop(c);
+                self.free.push(idx);
+                self.shared.live.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
+            if let Err(e) =
+                sys::poll_add_edge(&self.shared.poller, c.fd.as_fd(), (idx as usize) << 2)
+            {
+                log::warn!("poller add: {e}");
+                self.free.push(idx);
+                self.shared.live.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
+            self.conns[idx as usize] = Some(c);
             self.drive(idx as usize);
         }
     }
@@ -325,22 +486,42 @@ impl Worker {
             let Some(c) = &mut self.conns[idx] else {
                 continue;
             };
+            if let Some(s) = c.stream.as_mut() {
+                if !c.stream_done && s.deadline().is_some_and(|d| d <= self.now) {
+                    let reg = PollReg(&self.shared.poller);
+                    let mut io = Io::new(&reg, idx << 2, self.now, &self.date);
+                    let err = s.timeout(&mut io);
+                    s.abort(&mut io);
+                    c.stream_done = true;
+                    if c.produced || c.buf == NO_BUF {
+                        self.close(idx);
+                    } else {
+                        let (_, resp) = self.pool.split(c.buf);
+                        fail(
+                            c,
+                            resp,
+                            err,
+                            &self.date,
+                            self.now + self.limits.send_timeout,
+                        );
+                        self.drive(idx);
+                    }
+                    continue;
+                }
+            }
             if c.deadline > self.now {
                 continue;
             }
             if c.state == State::Head && c.buf != NO_BUF {
                 // A slow or stalled request head: answer 408, then close.
                 let (_, resp) = self.pool.split(c.buf);
-                let reply =
-                    handler::error_reply(resp, HttpError::Timeout, &self.date, false, 1, false);
-                start_reply(
+                fail(
                     c,
-                    reply.len,
-                    None,
-                    false,
+                    resp,
+                    HttpError::Timeout,
+                    &self.date,
                     self.now + self.limits.send_timeout,
                 );
-                c.body = BodyLeft::None;
                 self.drive(idx);
             } else {
                 self.close(idx);
@@ -371,13 +552,20 @@ impl Worker {
     }
 
     fn close(&mut self, idx: usize) {
-        let Some(c) = self.conns.get_mut(idx).and_then(Option::take) else {
+        let Some(mut c) = self.conns.get_mut(idx).and_then(Option::take) else {
             return;
         };
+        if let Some(mut s) = c.stream.take() {
+            let reg = PollReg(&self.shared.poller);
+            let mut io = Io::new(&reg, idx << 2, self.now, &self.date);
+            s.abort(&mut io);
+        }
         sys::poll_delete(&self.shared.poller, c.fd.as_fd());
         if c.buf != NO_BUF {
             self.pool.free.push(c.buf);
         }
+        let info = conn_info(&self.listeners, self.id, &c);
+        self.registry.closed(&mut self.plugins, &info);
         drop(c);
         self.free.push(idx as u32);
         self.shared.live.fetch_sub(1, Ordering::AcqRel);
@@ -386,17 +574,16 @@ impl Worker {
     /// Runs connection `idx` until it has to wait for readiness or closes.
     fn drive(&mut self, idx: usize) {
         loop {
-            let step = match self
-                .conns
-                .get(idx)
-                .and_then(Option::as_ref)
-                .map(|c| c.state)
-            {
+            let (state, streaming) = match self.conns.get(idx).and_then(Option::as_ref) {
                 None => return,
-                Some(State::Idle) | Some(State::Head) => self.read_head(idx),
-                Some(State::Body) => self.read_body(idx),
-                Some(State::Write) => self.write(idx),
-                Some(State::Linger) => self.linger(idx),
+                Some(c) => (c.state, c.stream.is_some()),
+            };
+            let step = match state {
+                State::Idle | State::Head => self.read_head(idx),
+                State::Body | State::Write if streaming => self.pump_stream(idx),
+                State::Body => self.read_body(idx),
+                State::Write => self.write(idx),
+                State::Linger => self.linger(idx),
             };
             match step {
                 Step::Continue => {}
@@ -445,13 +632,19 @@ impl Worker {
             conns,
             pool,
             waiters,
-            site,
-            scratch,
-            limits,
+            id,
             shared,
+            site,
+            registry,
+            plugins,
+            listeners,
             stop,
+            limits,
+            scratch,
+            user,
             now,
             date,
+            date_secs,
             ..
         } = self;
         let Some(c) = conns[idx].as_mut() else {
@@ -470,12 +663,12 @@ impl Worker {
         let (req_area, resp) = pool.split(c.buf);
         while c.readable && c.filled < req_area.len() {
             let space = req_area.len() - c.filled;
-            match sys::read(c.fd.as_fd(), &mut req_area[c.filled..]) {
+            match conn_read(c, idx_buf(req_area, c.filled)) {
                 Ok(0) => return Step::Close,
                 Ok(n) => {
                     c.filled += n;
                     c.unparsed = true;
-                    if n < space {
+                    if n < space && c.transport.is_none() {
                         // A short read drained the socket; the next bytes
                         // bring a new edge.
                         c.readable = false;
@@ -486,81 +679,56 @@ impl Worker {
                 Err(_) => return Step::Close,
             }
         }
+        let (now, limits) = (*now, *limits);
         if !c.unparsed {
             if c.filled >= req_area.len() {
                 // Full and already parsed as incomplete: cannot happen, as
                 // that case fails below; never spin on it.
                 let err = request::incomplete_error(&req_area[..c.filled]);
-                fail(c, resp, err, date, *now + limits.send_timeout);
+                fail(c, resp, err, date, now + limits.send_timeout);
             }
             return Step::Continue;
         }
         c.unparsed = false;
         if c.state == State::Idle {
             c.state = State::Head;
-            c.deadline = *now + limits.header_timeout;
+            c.deadline = now + limits.header_timeout;
         }
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let parsed = request::parse(&req_area[..c.filled], &mut headers);
-        let mut req = match parsed {
+        let req = match request::parse(&req_area[..c.filled], &mut headers) {
             Ok(Some(r)) => r,
             Ok(None) if c.filled < req_area.len() => return Step::Wait,
             Ok(None) => {
                 let err = request::incomplete_error(&req_area[..c.filled]);
-                fail(c, resp, err, date, *now + limits.send_timeout);
+                fail(c, resp, err, date, now + limits.send_timeout);
                 return Step::Continue;
             }
             Err(err) => {
-                fail(c, resp, err, date, *now + limits.send_timeout);
+                fail(c, resp, err, date, now + limits.send_timeout);
                 return Step::Continue;
             }
         };
-        c.requests = c.requests.saturating_add(1);
         shared.requests.fetch_add(1, Ordering::Relaxed);
-        let max_req = limits.max_keepalive_requests;
-        req.keep_alive &= !stop.load(Ordering::Relaxed) && (max_req == 0 || c.requests < max_req);
-        let body = match req.framing {
-            Framing::None | Framing::Length(0) => BodyLeft::None,
-            Framing::Length(n) if n > limits.max_body_size => {
-                fail(
-                    c,
-                    resp,
-                    HttpError::PayloadTooLarge,
-                    date,
-                    *now + limits.send_timeout,
-                );
-                return Step::Continue;
-            }
-            Framing::Length(n) => BodyLeft::Length(n),
-            Framing::Chunked => BodyLeft::Chunked(ChunkedDecoder::new(), 0),
+        let mut cx = Ctx {
+            id: *id,
+            shared,
+            site,
+            registry,
+            plugins,
+            listeners,
+            stop,
+            limits,
+            scratch,
+            user,
+            now,
+            date,
+            date_secs: *date_secs,
         };
-        let has_body = !matches!(body, BodyLeft::None);
-        if has_body && req.expect_continue {
-            // The static handler does not want the body: answer at once
-            // and close rather than read a body the client may not send.
-            req.keep_alive = false;
-        }
-        let reply = handler::serve(site, scratch, &req, resp, date);
-        c.pos = req.head_len;
-        c.body = if has_body && !req.expect_continue {
-            body
-        } else {
-            BodyLeft::None
-        };
-        start_reply(
-            c,
-            reply.len,
-            reply.file,
-            reply.keep_alive,
-            *now + limits.send_timeout,
-        );
-        if !matches!(c.body, BodyLeft::None) {
-            c.state = State::Body;
-            c.deadline = *now + limits.header_timeout;
-        }
-        Step::Continue
+        respond(&mut cx, c, idx, req, resp)
     }
 
+    /// Reads and discards a request body nobody wants, then writes the
+    /// prepared response.
     fn read_body(&mut self, idx: usize) -> Step {
         let Worker {
             conns,
@@ -575,63 +743,33 @@ impl Worker {
         };
         let (req_area, resp) = pool.split(c.buf);
         loop {
-            if c.pos < c.filled {
-                let avail = &req_area[c.pos..c.filled];
-                let done = match &mut c.body {
-                    BodyLeft::None => true,
-                    BodyLeft::Length(rem) => {
-                        let k = (*rem).min(avail.len() as u64);
-                        c.pos += k as usize;
-                        *rem -= k;
-                        *rem == 0
-                    }
-                    BodyLeft::Chunked(dec, total) => match dec.decode(avail) {
-                        Ok(step) => {
-                            c.pos += step.consumed;
-                            *total += step.data.len() as u64;
-                            if *total > limits.max_body_size {
-                                fail(
-                                    c,
-                                    resp,
-                                    HttpError::PayloadTooLarge,
-                                    date,
-                                    *now + limits.send_timeout,
-                                );
-                                return Step::Continue;
-                            }
-                            step.done
-                        }
-                        Err(_) => {
-                            fail(
-                                c,
-                                resp,
-                                HttpError::BadRequest,
-                                date,
-                                *now + limits.send_timeout,
-                            );
-                            return Step::Continue;
-                        }
-                    },
-                };
-                if done {
+            match next_body(c, req_area, limits.max_body_size) {
+                Err(e) => {
+                    fail(c, resp, e, date, *now + limits.send_timeout);
+                    return Step::Continue;
+                }
+                Ok(BodyPiece::Data(..)) => {
+                    c.pending = (0, 0);
+                    continue;
+                }
+                Ok(BodyPiece::End) => {
                     c.body = BodyLeft::None;
                     c.state = State::Write;
                     c.deadline = *now + limits.send_timeout;
                     return Step::Continue;
                 }
-                continue;
+                Ok(BodyPiece::NeedMore) => {}
             }
-            c.pos = 0;
-            c.filled = 0;
             if !c.readable {
                 return Step::Wait;
             }
-            match sys::read(c.fd.as_fd(), req_area) {
+            match conn_read(c, req_area) {
                 Ok(0) => return Step::Close,
                 Ok(n) => {
+                    c.pos = 0;
                     c.filled = n;
                     c.deadline = *now + limits.header_timeout;
-                    if n < req_area.len() {
+                    if n < req_area.len() && c.transport.is_none() {
                         c.readable = false;
                     }
                 }
@@ -642,95 +780,182 @@ impl Worker {
         }
     }
 
+    /// Writes the prepared response: head from the response area, then the
+    /// file by `sendfile` (or through the transport).
     fn write(&mut self, idx: usize) -> Step {
         let Worker {
             conns,
             pool,
             limits,
             now,
+            shared,
             ..
         } = self;
         let Some(c) = conns[idx].as_mut() else {
             return Step::Close;
         };
+        match send_pending(c, pool, limits, *now, shared) {
+            Ok(true) => complete(c, pool, limits, *now),
+            Ok(false) => Step::Wait,
+            Err(()) => Step::Close,
+        }
+    }
+
+    /// Drives a stream: request body in (with backpressure), response out
+    /// (with backpressure), both at once.
+    fn pump_stream(&mut self, idx: usize) -> Step {
+        let Worker {
+            conns,
+            pool,
+            limits,
+            now,
+            date,
+            shared,
+            registry,
+            plugins,
+            listeners,
+            id,
+            ..
+        } = self;
+        let Some(c) = conns[idx].as_mut() else {
+            return Step::Close;
+        };
+        let reg = PollReg(&shared.poller);
+        let mut io = Io::new(&reg, idx << 2, *now, date);
         loop {
-            if c.out_pos < c.out_len {
-                if !c.writable {
-                    return Step::Wait;
-                }
-                let (_, resp) = pool.split(c.buf);
-                let more = c.file.is_some();
-                match sys::send(c.fd.as_fd(), &resp[c.out_pos..c.out_len], more) {
-                    Ok(n) => {
-                        c.out_pos += n;
-                        c.deadline = *now + limits.send_timeout;
+            let mut progress = false;
+            // The request body, to the stream or discarded.
+            if c.state == State::Body {
+                let (req_area, _) = pool.split(c.buf);
+                let Some(s) = c.stream.as_mut() else {
+                    return Step::Close;
+                };
+                let take = s.wants_body() && !c.stream_done;
+                if c.pending.0 < c.pending.1 {
+                    let data = &req_area[c.pending.0..c.pending.1];
+                    let n = if take {
+                        match s.body(&mut io, data, false) {
+                            Ok(n) => n.min(data.len()),
+                            Err(_) => data.len(),
+                        }
+                    } else {
+                        data.len()
+                    };
+                    c.pending.0 += n;
+                    progress |= n > 0;
+                } else if c.body_eof {
+                    if take {
+                        let _ = s.body(&mut io, &[], true);
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        c.writable = false;
-                        return Step::Wait;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return Step::Close,
-                }
-                continue;
-            }
-            if let Some(f) = &mut c.file {
-                // The head is out: a connection with nothing pipelined
-                // does not need its buffer while the file streams.
-                if c.buf != NO_BUF && c.pos >= c.filled {
-                    Self::release(pool, c);
-                    c.out_pos = 0;
-                    c.out_len = 0;
-                    continue;
-                }
-                if !c.writable {
-                    return Step::Wait;
-                }
-                let count = (f.end - f.start).min(SENDFILE_CHUNK) as usize;
-                match sys::sendfile(c.fd.as_fd(), f.fd.as_fd(), &mut f.start, count) {
-                    // The file shrank under us: the promised length cannot
-                    // be kept, so the connection must end.
-                    Ok(0) => return Step::Close,
-                    Ok(_) => {
-                        c.deadline = *now + limits.send_timeout;
-                        if f.start >= f.end {
-                            c.file = None;
+                    c.body_eof = false;
+                    c.body = BodyLeft::None;
+                    c.state = State::Write;
+                    progress = true;
+                } else {
+                    match next_body(c, req_area, limits.max_body_size) {
+                        Err(e) => {
+                            if let Some(mut s) = c.stream.take() {
+                                s.abort(&mut io);
+                            }
+                            c.stream_log = None;
+                            if c.produced {
+                                return Step::Close;
+                            }
+                            let (_, resp) = pool.split(c.buf);
+                            fail(c, resp, e, date, *now + limits.send_timeout);
+                            return Step::Continue;
+                        }
+                        Ok(BodyPiece::Data(a, b)) => {
+                            c.pending = (a, b);
+                            progress = true;
+                        }
+                        Ok(BodyPiece::End) => {
+                            c.body_eof = true;
+                            progress = true;
+                        }
+                        Ok(BodyPiece::NeedMore) => {
+                            if c.readable {
+                                match conn_read(c, req_area) {
+                                    Ok(0) => return Step::Close,
+                                    Ok(n) => {
+                                        c.pos = 0;
+                                        c.filled = n;
+                                        c.deadline = *now + limits.header_timeout;
+                                        if n < req_area.len() && c.transport.is_none() {
+                                            c.readable = false;
+                                        }
+                                        progress = true;
+                                    }
+                                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                        c.readable = false
+                                    }
+                                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                                        progress = true
+                                    }
+                                    Err(_) => return Step::Close,
+                                }
+                            }
                         }
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        c.writable = false;
-                        return Step::Wait;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return Step::Close,
                 }
-                continue;
             }
-            // The response is complete.
-            if !c.keep_alive {
-                sys::shutdown_write(c.fd.as_fd());
-                Self::release(pool, c);
-                c.state = State::Linger;
-                c.deadline = *now + LINGER;
-                return Step::Continue;
+            // The response, from the stream.
+            match send_pending(c, pool, limits, *now, shared) {
+                Err(()) => return Step::Close,
+                Ok(false) => {}
+                Ok(true) if !c.stream_done && c.writable => {
+                    let (_, resp) = pool.split(c.buf);
+                    let Some(s) = c.stream.as_mut() else {
+                        return Step::Close;
+                    };
+                    match s.produce(&mut io, resp) {
+                        Produced::Bytes(n) => {
+                            c.out_pos = 0;
+                            c.out_len = n.min(resp.len());
+                            c.produced |= n > 0;
+                            progress = true;
+                        }
+                        Produced::Pending => {}
+                        Produced::Done => {
+                            c.stream_done = true;
+                            progress = true;
+                        }
+                        Produced::File { fd, start, end } => {
+                            c.file = Some(FileBody { fd, start, end });
+                            progress = true;
+                        }
+                        Produced::Fail(e) => {
+                            s.abort(&mut io);
+                            c.stream_done = true;
+                            if c.produced {
+                                return Step::Close;
+                            }
+                            let mut r = Reply::new(resp, date, false, 1, false);
+                            r.error(e);
+                            c.out_pos = 0;
+                            c.out_len = r.done().map_or(0, |d| d.0);
+                            c.keep_alive = false;
+                            c.produced = true;
+                            progress = true;
+                        }
+                    }
+                }
+                Ok(true) if c.stream_done && c.state == State::Write => {
+                    // Finished: clean up, log, then keep-alive or close.
+                    if let Some(mut s) = c.stream.take() {
+                        s.abort(&mut io);
+                        if let Some(l) = c.stream_log.take() {
+                            let info = conn_info(listeners, *id, c);
+                            log_stream(registry, plugins, &info, s.as_ref(), &l);
+                        }
+                    }
+                    return complete(c, pool, limits, *now);
+                }
+                Ok(true) => {}
             }
-            if c.buf != NO_BUF && c.pos < c.filled {
-                // Pipelined bytes: move them to the front and parse next.
-                let (req_area, _) = pool.split(c.buf);
-                req_area.copy_within(c.pos..c.filled, 0);
-                c.filled -= c.pos;
-                c.pos = 0;
-                c.unparsed = true;
-                c.state = State::Head;
-                c.deadline = *now + limits.header_timeout;
-            } else {
-                Self::release(pool, c);
-                c.state = State::Idle;
-                c.deadline = *now + limits.keepalive_timeout;
+            if !progress {
+                return Step::Wait;
             }
-            c.out_pos = 0;
-            c.out_len = 0;
-            return Step::Continue;
         }
     }
 
@@ -743,7 +968,7 @@ impl Worker {
             if !c.readable {
                 return Step::Wait;
             }
-            match sys::read(c.fd.as_fd(), &mut sink) {
+            match conn_read(c, &mut sink) {
                 Ok(0) => return Step::Close,
                 Ok(n) => {
                     c.lingered = c.lingered.saturating_add(n as u32);
@@ -757,6 +982,462 @@ impl Worker {
             }
         }
     }
+}
+
+fn idx_buf(area: &mut [u8], from: usize) -> &mut [u8] {
+    &mut area[from..]
+}
+
+fn header<'a>(req: &Request<'a>, name: &str) -> &'a [u8] {
+    req.headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map_or(&b""[..], |h| h.value)
+}
+
+/// The body length of a prepared response, for the access log.
+fn reply_body_len(file: &Option<FileBody>, _len: usize, req: &Request<'_>) -> u64 {
+    match file {
+        Some(f) => f.end - f.start,
+        None if req.method == Method::Head => 0,
+        None => 0,
+    }
+}
+
+fn log_stream(
+    registry: &Registry,
+    plugins: &mut Workers,
+    info: &ConnInfo,
+    s: &dyn Stream,
+    l: &StreamLog,
+) {
+    let rec = LogRecord {
+        conn: info,
+        method: &l.method,
+        target: &l.target,
+        minor: l.minor,
+        status: s.log_status(),
+        bytes: s.log_bytes(),
+        host: &l.host,
+        referer: &l.referer,
+        user_agent: &l.user_agent,
+        user: l.user.as_deref(),
+        time: l.time,
+    };
+    registry.logged(plugins, &rec);
+}
+
+/// What the next body bytes in the buffer are.
+enum BodyPiece {
+    /// Payload at `area[a..b]`.
+    Data(usize, usize),
+    /// The body is complete.
+    End,
+    /// Nothing decodable is buffered: read more.
+    NeedMore,
+}
+
+/// Runs the stages for a parsed request and sets the connection up to
+/// answer it.
+fn respond(
+    cx: &mut Ctx<'_>,
+    c: &mut Conn,
+    idx: usize,
+    mut req: Request<'_>,
+    resp: &mut [u8],
+) -> Step {
+    let now = cx.now;
+    let limits = cx.limits;
+    c.requests = c.requests.saturating_add(1);
+    let max_req = limits.max_keepalive_requests;
+    req.keep_alive &= !cx.stop.load(Ordering::Relaxed) && (max_req == 0 || c.requests < max_req);
+    let body = match req.framing {
+        Framing::None | Framing::Length(0) => BodyLeft::None,
+        Framing::Length(n) if n > limits.max_body_size => {
+            fail(
+                c,
+                resp,
+                HttpError::PayloadTooLarge,
+                cx.date,
+                now + limits.send_timeout,
+            );
+            return Step::Continue;
+        }
+        Framing::Length(n) => BodyLeft::Length(n),
+        Framing::Chunked => BodyLeft::Chunked(ChunkedDecoder::new(), 0),
+    };
+    let has_body = !matches!(body, BodyLeft::None);
+    c.pos = req.head_len;
+    c.body = body;
+    c.pending = (0, 0);
+    c.body_eof = false;
+
+    let info = conn_info(cx.listeners, cx.id, c);
+    let vhost = cx.site.route(req.host);
+    let norm = handler::normalize(cx.site, &req, &mut cx.scratch.norm);
+    cx.user.clear();
+    let head_only = req.method == Method::Head;
+    let mut reply = Reply::new(resp, cx.date, req.keep_alive, req.minor, head_only);
+    let mut file = None;
+    let mut stream: Option<Box<dyn Stream>> = None;
+    {
+        let path = norm.as_ref().ok().map(|n| &cx.scratch.norm[..n.len]);
+        // A copy of the path for the exchange: the static handler needs
+        // the scratch space mutably afterwards.
+        let mut x = Exchange {
+            req: &req,
+            conn: &info,
+            vhost,
+            path,
+            user: cx.user,
+            date: cx.date,
+        };
+        let mut done = match cx.registry.request(cx.plugins, &mut x, &mut reply) {
+            Verdict::Continue => false,
+            Verdict::Respond => true,
+            Verdict::Close => return Step::Close,
+        };
+        if !done {
+            match cx.registry.content(cx.plugins, &mut x, &mut reply) {
+                Content::Decline => {}
+                Content::Respond => done = true,
+                Content::Stream(s) => {
+                    stream = Some(s);
+                    done = true;
+                }
+            }
+        }
+        if !done {
+            match norm {
+                Err(e) => reply.error(e),
+                Ok(n) => {
+                    match handler::serve(cx.site, cx.scratch, &req, vhost, n, &mut reply) {
+                        Served::Reply(f) => file = f,
+                        Served::Directory(dir) => {
+                            let path = Some(&cx.scratch.norm[..n.len]);
+                            let mut x = Exchange {
+                                req: &req,
+                                conn: &info,
+                                vhost,
+                                path,
+                                user: cx.user,
+                                date: cx.date,
+                            };
+                            match cx
+                                .registry
+                                .directory(cx.plugins, &mut x, dir, &mut reply)
+                            {
+                                Content::Decline => reply.error(HttpError::Forbidden),
+                                Content::Respond => {}
+                                Content::Stream(s) => stream = Some(s),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    if let Some(mut s) = stream {
+        // A stream answers over time; it keeps the buffer (its output
+        // goes through the response area) until it is done.
+        let reg = PollReg(&cx.shared.poller);
+        let mut io = Io::new(&reg, idx << 2, now, cx.date);
+        if let Err(e) = s.start(&mut io) {
+            log::warn!("stream start: {e}");
+            s.abort(&mut io);
+            let mut reply = Reply::new(resp, cx.date, false, req.minor, head_only);
+            reply.error(HttpError::Internal);
+            let len = reply.done().map_or(0, |d| d.0);
+            c.body = BodyLeft::None;
+            start_reply(c, len, None, false, now + limits.send_timeout);
+            return Step::Continue;
+        }
+        c.stream_log = Some(Box::new(StreamLog {
+            method: req.method.as_str().as_bytes().to_vec(),
+            target: req.target.to_vec(),
+            minor: req.minor,
+            host: header(&req, "host").to_vec(),
+            referer: header(&req, "referer").to_vec(),
+            user_agent: header(&req, "user-agent").to_vec(),
+            user: cx.user.get().map(<[u8]>::to_vec),
+            time: cx.date_secs,
+        }));
+        let wants = s.wants_body();
+        c.stream = Some(s);
+        c.stream_done = false;
+        c.produced = false;
+        c.keep_alive = req.keep_alive;
+        c.out_pos = 0;
+        c.out_len = 0;
+        c.file = None;
+        if has_body && wants && req.expect_continue {
+            resp[..CONTINUE.len()].copy_from_slice(CONTINUE);
+            c.out_len = CONTINUE.len();
+        } else if has_body && req.expect_continue {
+            // The stream does not want the body the client is waiting
+            // to send: do not read it, close after the answer.
+            c.body = BodyLeft::None;
+            c.keep_alive = false;
+        }
+        c.state = if matches!(c.body, BodyLeft::None) {
+            State::Write
+        } else {
+            State::Body
+        };
+        c.deadline = now + limits.header_timeout;
+        return Step::Continue;
+    }
+
+    let (len, keep_alive, status) = match reply.done() {
+        Some(d) => d,
+        None => {
+            let mut r = Reply::new(resp, cx.date, false, req.minor, head_only);
+            r.error(HttpError::Internal);
+            match r.done() {
+                Some(d) => d,
+                None => return Step::Close,
+            }
+        }
+    };
+    let body_len = if head_only {
+        0
+    } else {
+        reply_body_len(&file, len, &req)
+    };
+    let rec = LogRecord {
+        conn: &info,
+        method: req.method.as_str().as_bytes(),
+        target: req.target,
+        minor: req.minor,
+        status: status.code(),
+        bytes: body_len,
+        host: header(&req, "host"),
+        referer: header(&req, "referer"),
+        user_agent: header(&req, "user-agent"),
+        user: cx.user.get(),
+        time: cx.date_secs,
+    };
+    cx.registry.logged(cx.plugins, &rec);
+    if status.code() >= 400 {
+        cx.shared.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    let mut keep_alive = keep_alive;
+    if has_body && req.expect_continue {
+        // Nobody wants the body: answer at once and close rather than
+        // read a body the client may not send.
+        keep_alive = false;
+        c.body = BodyLeft::None;
+    }
+    start_reply(c, len, file, keep_alive, now + limits.send_timeout);
+    if !matches!(c.body, BodyLeft::None) {
+        c.state = State::Body;
+        c.deadline = now + limits.header_timeout;
+    }
+    Step::Continue
+}
+
+/// Decodes the next piece of the request body from the buffered bytes.
+fn next_body(c: &mut Conn, area: &[u8], max: u64) -> Result<BodyPiece, HttpError> {
+    loop {
+        match &mut c.body {
+            BodyLeft::None => return Ok(BodyPiece::End),
+            BodyLeft::Length(0) => return Ok(BodyPiece::End),
+            BodyLeft::Length(rem) => {
+                if c.pos >= c.filled {
+                    return Ok(BodyPiece::NeedMore);
+                }
+                let k = (*rem).min((c.filled - c.pos) as u64) as usize;
+                let a = c.pos;
+                c.pos += k;
+                *rem -= k as u64;
+                return Ok(BodyPiece::Data(a, a + k));
+            }
+            BodyLeft::Chunked(dec, total) => {
+                if dec.is_done() {
+                    return Ok(BodyPiece::End);
+                }
+                if c.pos >= c.filled {
+                    return Ok(BodyPiece::NeedMore);
+                }
+                let step = dec
+                    .decode(&area[c.pos..c.filled])
+                    .map_err(|_| HttpError::BadRequest)?;
+                let base = c.pos;
+                c.pos += step.consumed;
+                *total += step.data.len() as u64;
+                if *total > max {
+                    return Err(HttpError::PayloadTooLarge);
+                }
+                if !step.data.is_empty() {
+                    return Ok(BodyPiece::Data(
+                        base + step.data.start,
+                        base + step.data.end,
+                    ));
+                }
+                if step.done {
+                    return Ok(BodyPiece::End);
+                }
+                if step.consumed == 0 {
+                    return Ok(BodyPiece::NeedMore);
+                }
+            }
+        }
+    }
+}
+
+fn conn_read(c: &mut Conn, buf: &mut [u8]) -> io::Result<usize> {
+    match c.transport.as_mut() {
+        Some(t) => t.read(c.fd.as_fd(), buf),
+        None => sys::read(c.fd.as_fd(), buf),
+    }
+}
+
+fn conn_write(c: &mut Conn, buf: &[u8], more: bool) -> io::Result<usize> {
+    match c.transport.as_mut() {
+        Some(t) => t.write(c.fd.as_fd(), buf),
+        None => sys::send(c.fd.as_fd(), buf, more),
+    }
+}
+
+/// Sends what is pending (response-area bytes, then a file range, then the
+/// transport's buffered output). `Ok(true)`: all sent; `Ok(false)`: the
+/// socket is full; `Err`: the connection is broken.
+fn send_pending(
+    c: &mut Conn,
+    pool: &mut Pool,
+    limits: &Limits,
+    now: Instant,
+    shared: &Shared,
+) -> Result<bool, ()> {
+    loop {
+        if c.out_pos < c.out_len {
+            if !c.writable {
+                return Ok(false);
+            }
+            let (_, resp) = pool.split(c.buf);
+            let more = c.file.is_some();
+            match conn_write(c, &resp[c.out_pos..c.out_len], more) {
+                Ok(n) => {
+                    c.out_pos += n;
+                    c.deadline = now + limits.send_timeout;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    c.writable = false;
+                    return Ok(false);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(()),
+            }
+            continue;
+        }
+        let sendfile_ok = c.transport.as_ref().is_none_or(|t| t.can_sendfile());
+        if c.file.is_some() {
+            // The head is out: a connection with nothing pipelined does
+            // not need its buffer while the file streams by sendfile.
+            if sendfile_ok
+                && c.stream.is_none()
+                && c.buf != NO_BUF
+                && c.pos >= c.filled
+                && c.state != State::Body
+            {
+                Worker::release(pool, c);
+                c.out_pos = 0;
+                c.out_len = 0;
+            }
+            if !c.writable {
+                return Ok(false);
+            }
+            let Some(f) = c.file.as_mut() else { continue };
+            if !sendfile_ok {
+                // Through the transport: read a piece into the response area.
+                let (_, resp) = pool.split(c.buf);
+                let want = ((f.end - f.start) as usize).min(resp.len());
+                match sys::pread(f.fd.as_fd(), &mut resp[..want], f.start) {
+                    Ok(0) => return Err(()),
+                    Ok(n) => {
+                        f.start += n as u64;
+                        if f.start >= f.end {
+                            c.file = None;
+                        }
+                        c.out_pos = 0;
+                        c.out_len = n;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return Err(()),
+                }
+                continue;
+            }
+            let count = (f.end - f.start).min(SENDFILE_CHUNK) as usize;
+            match sys::sendfile(c.fd.as_fd(), f.fd.as_fd(), &mut f.start, count) {
+                // The file shrank under us: the promised length cannot be
+                // kept, so the connection must end.
+                Ok(0) => return Err(()),
+                Ok(n) => {
+                    shared.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    c.deadline = now + limits.send_timeout;
+                    if f.start >= f.end {
+                        c.file = None;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    c.writable = false;
+                    return Ok(false);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(()),
+            }
+            continue;
+        }
+        if let Some(t) = c.transport.as_mut() {
+            match t.flush(c.fd.as_fd()) {
+                Ok(true) => {}
+                Ok(false) => {
+                    c.writable = false;
+                    return Ok(false);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    c.writable = false;
+                    return Ok(false);
+                }
+                Err(_) => return Err(()),
+            }
+        }
+        return Ok(true);
+    }
+}
+
+/// The response is fully sent: keep the connection for the next request
+/// (pipelined bytes first) or close it.
+fn complete(c: &mut Conn, pool: &mut Pool, limits: &Limits, now: Instant) -> Step {
+    c.out_pos = 0;
+    c.out_len = 0;
+    if !c.keep_alive {
+        if let Some(t) = c.transport.as_mut() {
+            t.close(c.fd.as_fd());
+            let _ = t.flush(c.fd.as_fd());
+        }
+        sys::shutdown_write(c.fd.as_fd());
+        Worker::release(pool, c);
+        c.state = State::Linger;
+        c.deadline = now + LINGER;
+        return Step::Continue;
+    }
+    if c.buf != NO_BUF && c.pos < c.filled {
+        // Pipelined bytes: move them to the front and parse next.
+        let (req_area, _) = pool.split(c.buf);
+        req_area.copy_within(c.pos..c.filled, 0);
+        c.filled -= c.pos;
+        c.pos = 0;
+        c.unparsed = true;
+        c.state = State::Head;
+        c.deadline = now + limits.header_timeout;
+    } else {
+        Worker::release(pool, c);
+        c.state = State::Idle;
+        c.deadline = now + limits.keepalive_timeout;
+    }
+    Step::Continue
 }
 
 /// Switches `c` to writing a response of `len` bytes from the response area.
@@ -782,7 +1463,11 @@ fn start_reply(
 
 /// Replaces whatever was prepared with an error response and no body to read.
 fn fail(c: &mut Conn, resp: &mut [u8], err: HttpError, date: &[u8; 29], deadline: Instant) {
-    let reply = handler::error_reply(resp, err, date, false, 1, false);
+    let mut reply = Reply::new(resp, date, false, 1, false);
+    reply.error(err);
+    let len = reply.done().map_or(0, |d| d.0);
     c.body = BodyLeft::None;
-    start_reply(c, reply.len, None, false, deadline);
+    c.pending = (0, 0);
+    c.body_eof = false;
+    start_reply(c, len, None, false, deadline);
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use firmware_server::config::Config;
+use firmware_server::plugins::{self, Registry};
 use firmware_server::server::Server;
 
 struct Counting;
@@ -162,7 +163,8 @@ fn static_path_does_not_allocate_after_warm_up() {
         max_connections: 64,
         ..Config::default()
     };
-    let server = Server::start(&cfg, Some(mark_server_thread)).unwrap();
+    let registry = std::sync::Arc::new(Registry::init(&cfg, &plugins::env(&cfg, 2)).unwrap());
+    let server = Server::start(&cfg, registry, Some(mark_server_thread)).unwrap();
     let addr = server.addrs()[0];
     let stop = Arc::new(AtomicBool::new(false));
     let handle = server.stop_handle(stop.clone());

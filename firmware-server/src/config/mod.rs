@@ -6,7 +6,7 @@
 //! `Config::apply_table`.
 
 pub mod cli;
-pub mod doc;
+pub use fws_api::doc;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -65,6 +65,18 @@ pub struct Config {
     /// `[mime]` overrides of the built-in table: (extension lowercased, type).
     pub mime: Vec<(String, String)>,
     pub vhosts: Vec<VHost>,
+    /// Sections that belong to plugins, kept as written for the plugin to
+    /// validate. A layer that has any section of a plugin replaces the
+    /// earlier layers' sections of that plugin.
+    pub plugin_sections: Vec<PluginSection>,
+}
+
+/// A plugin's config section and the file it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginSection {
+    pub plugin: String,
+    pub file: String,
+    pub table: Table,
 }
 
 impl Default for Config {
@@ -93,6 +105,7 @@ impl Default for Config {
             log_level: LevelFilter::Info,
             mime: Vec::new(),
             vhosts: Vec::new(),
+            plugin_sections: Vec::new(),
         }
     }
 }
@@ -152,6 +165,8 @@ struct Apply {
     vhosts: Option<Vec<VHost>>,
     /// Host name -> line of the `[[vhost]]` that claims it.
     vhost_names: HashMap<String, u32>,
+    /// Plugin sections of this document.
+    plugin_sections: Vec<PluginSection>,
 }
 
 impl Apply {
@@ -225,6 +240,14 @@ impl Config {
         if let Some(v) = st.vhosts.take() {
             new.vhosts = v;
         }
+        for sec in &st.plugin_sections {
+            new.plugin_sections.retain(|old| old.plugin != sec.plugin);
+        }
+        new.plugin_sections
+            .extend(st.plugin_sections.drain(..).map(|mut sec| {
+                sec.file = file.to_string();
+                sec
+            }));
         if st.errs.is_empty() && new.workers > 0 && new.max_connections < new.workers {
             let line = st.max_connections_line.or(st.workers_line).unwrap_or(0);
             st.err(
@@ -273,11 +296,29 @@ impl Config {
                 };
                 st.err(t.line, format!("section {written} must be written {want}"));
             }
+            (name, _) if crate::plugins::enabled(name) => {
+                st.plugin_sections.push(PluginSection {
+                    plugin: name.to_string(),
+                    file: String::new(),
+                    table: t.clone(),
+                });
+            }
+            (name, _) if crate::plugins::ALL.contains(&name) => st.err(
+                t.line,
+                format!(
+                    "section [{}] needs the {name} plugin, which this build does not include",
+                    doc::format_key(name)
+                ),
+            ),
             (name, _) => st.err(
                 t.line,
                 format!(
-                    "unknown section [{}] (expected [server], [mime] or [[vhost]])",
-                    doc::format_key(name)
+                    "unknown section [{}] (expected [server], [mime], [[vhost]]{})",
+                    doc::format_key(name),
+                    crate::plugins::names()
+                        .iter()
+                        .map(|n| format!(", [{n}]"))
+                        .collect::<String>()
                 ),
             ),
         }
@@ -1078,13 +1119,17 @@ names = ["other"]
     #[test]
     fn structure_errors() {
         assert_eq!(err1("a = 1\n"), "f.conf:1: key a is outside of any section (expected it under a header such as [server])");
-        assert_eq!(
-            err1("[tls]\ncert = \"x\"\n"),
-            "f.conf:1: unknown section [tls] (expected [server], [mime] or [[vhost]])"
+        let e = err1("[nosuch]\ncert = \"x\"\n");
+        assert!(
+            e.starts_with(
+                "f.conf:1: unknown section [nosuch] (expected [server], [mime], [[vhost]]"
+            ),
+            "{e}"
         );
-        assert_eq!(
-            err1("[[tls]]\n"),
-            "f.conf:1: unknown section [tls] (expected [server], [mime] or [[vhost]])"
+        let e = err1("[[nosuch]]\n");
+        assert!(
+            e.starts_with("f.conf:1: unknown section [nosuch] (expected"),
+            "{e}"
         );
         assert_eq!(
             err1("[[server]]\nworkers = 1\n"),

@@ -20,6 +20,12 @@ pub enum HttpError {
     HeadTooLarge,
     Internal,
     NotImplemented,
+    /// An upstream (CGI, FastCGI) answered garbage or died.
+    BadGateway,
+    /// No capacity (slots, CGI processes, backend connections).
+    ServiceUnavailable,
+    /// An upstream did not answer in time.
+    GatewayTimeout,
     VersionNotSupported,
 }
 
@@ -40,6 +46,9 @@ impl HttpError {
             HttpError::HeadTooLarge => Status::HeadersTooLarge,
             HttpError::Internal => Status::InternalServerError,
             HttpError::NotImplemented => Status::NotImplemented,
+            HttpError::BadGateway => Status::BadGateway,
+            HttpError::ServiceUnavailable => Status::ServiceUnavailable,
+            HttpError::GatewayTimeout => Status::GatewayTimeout,
             HttpError::VersionNotSupported => Status::VersionNotSupported,
         }
     }

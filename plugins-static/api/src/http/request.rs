@@ -273,6 +273,10 @@ fn version_error(buf: &[u8]) -> HttpError {
     let line = buf[..line_end]
         .strip_suffix(b"\r")
         .unwrap_or(&buf[..line_end]);
+    // Exactly `method SP target SP version`; anything else is malformed.
+    if line.iter().filter(|&&b| b == b' ').count() != 2 {
+        return HttpError::BadRequest;
+    }
     let version = match line.iter().rposition(|&b| b == b' ') {
         Some(i) => &line[i + 1..],
         None => return HttpError::BadRequest,
@@ -443,6 +447,8 @@ mod tests {
             (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", Err(VersionNotSupported)),
             (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", Err(VersionNotSupported)),
             (b"GET / HTTX/1.1\r\nHost: a\r\n\r\n", Err(BadRequest)),
+            (b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", Err(BadRequest)),
+            (b"GET /a b HTTP/2.0\r\nHost: a\r\n\r\n", Err(BadRequest)),
             (b"FOO / HTTP/1.1\r\nHost: a\r\n\r\n", Err(NotImplemented)),
             (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", Err(BadRequest)),
             (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", Err(BadRequest)),

@@ -1,0 +1,17 @@
+//! What the firmware-server engine and its compile-time plugins share.
+//!
+//! - [`http`]: the sans-I/O HTTP/1.1 codec (request heads and framing,
+//!   chunked bodies, dates, ranges, paths, MIME types, response heads).
+//!   Every function is total and allocation-free.
+//! - [`doc`]: the config-file document (a hand-editable TOML subset) with
+//!   line numbers, so each plugin reads its own section and reports
+//!   `FILE:LINE` errors.
+//! - [`plugin`]: the hook points of a compile-time plugin.
+//!
+//! The dependency graph is a tree: the engine and every plugin depend on
+//! this crate; nothing here depends on them.
+#![forbid(unsafe_code)]
+
+pub mod doc;
+pub mod http;
+pub mod plugin;
