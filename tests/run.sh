@@ -25,8 +25,17 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
+echo "== feature matrix: the bare engine, each plugin alone, everything"
+cargo build -q -p firmware-server --no-default-features
+for plugin in access auth dirlisting logger ctl; do
+  cargo build -q -p firmware-server --no-default-features --features "$plugin"
+done
+cargo build -q -p firmware-server --all-features
+
 echo "== unit and black-box tests (host)"
 cargo build -p firmware-server
 FWS_BIN="$PWD/target/debug/firmware-server" cargo test --workspace
+echo "== plugin API shapes (test-only testkit plugin)"
+cargo test -p firmware-server --features testkit --test plugin_shapes
 
 if [ "$mode" = "--host" ]; then exit 0; fi

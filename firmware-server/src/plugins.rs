@@ -203,6 +203,10 @@ macro_rules! registry {
                 $( #[cfg(feature = $feat)] self.$field.closed(&mut w.$field, conn); )*
             }
 
+            pub fn reload(&self) {
+                $( #[cfg(feature = $feat)] self.$field.reload(); )*
+            }
+
             pub fn tick(&self, w: &mut Workers, now: Instant) {
                 $( #[cfg(feature = $feat)] self.$field.tick(&mut w.$field, now); )*
             }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fws_api::plugin::{Control, Stats, WorkerStats};
+use fws_api::plugin::{ConnSummary, Control, Stats, WorkerStats};
 use polling::{Events, Poller};
 
 use crate::config::Config;
@@ -235,7 +235,10 @@ impl Server {
                                     log::info!("signal {sig}: stopping");
                                     break 'outer;
                                 }
-                                _ => log::info!("SIGHUP: nothing to reload in this build"),
+                                _ => {
+                                    log::info!("SIGHUP: reloading");
+                                    self.registry.reload();
+                                }
                             }
                         }
                     }
@@ -378,6 +381,34 @@ impl Control for ControlPlane {
 
     fn features(&self) -> Vec<&'static str> {
         crate::plugins::names()
+    }
+
+    fn connections(&self) -> Vec<ConnSummary> {
+        let before: Vec<u64> = self
+            .workers
+            .iter()
+            .map(|w| w.snapshot_gen.load(Ordering::Acquire))
+            .collect();
+        for w in self.workers.iter() {
+            w.snapshot_wanted.store(true, Ordering::Release);
+            let _ = w.poller.notify();
+        }
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let mut out = Vec::new();
+        for (w, gen) in self.workers.iter().zip(before) {
+            while w.snapshot_gen.load(Ordering::Acquire) == gen && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            match w.snapshot.lock() {
+                Ok(s) => out.extend(s.iter().cloned()),
+                Err(p) => out.extend(p.into_inner().iter().cloned()),
+            }
+        }
+        out
+    }
+
+    fn reload(&self) {
+        self.registry.reload();
     }
 }
 

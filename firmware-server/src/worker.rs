@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fws_api::plugin::{
-    ConnInfo, Content, Exchange, Io, LogRecord, Produced, Registrar, Reply, Stream, Transport,
-    User, Verdict,
+    ConnInfo, ConnSummary, Content, Exchange, Io, LogRecord, Produced, Registrar, Reply, Stream,
+    Transport, User, Verdict,
 };
 use polling::{Event, Events, Poller};
 
@@ -74,6 +74,11 @@ pub struct Shared {
     pub requests: AtomicU64,
     pub bytes: AtomicU64,
     pub errors: AtomicU64,
+    /// The control plane asks for a connection list; the worker answers in
+    /// `snapshot` and bumps `snapshot_gen`.
+    pub snapshot_wanted: AtomicBool,
+    pub snapshot: Mutex<Vec<ConnSummary>>,
+    pub snapshot_gen: AtomicU64,
 }
 
 impl Shared {
@@ -86,6 +91,9 @@ impl Shared {
             requests: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            snapshot_wanted: AtomicBool::new(false),
+            snapshot: Mutex::new(Vec::new()),
+            snapshot_gen: AtomicU64::new(0),
         })
     }
 }
@@ -350,6 +358,9 @@ impl Worker {
             }
             self.take_handoffs();
             self.serve_waiters();
+            if self.shared.snapshot_wanted.swap(false, Ordering::AcqRel) {
+                self.publish_snapshot();
+            }
             if self.now >= next_sweep {
                 self.sweep();
                 next_sweep = self.now + interval;
@@ -368,6 +379,38 @@ impl Worker {
                 next_sweep = next_sweep.min(end);
             }
         }
+    }
+
+    /// Answers the control plane's request for the connection list (the
+    /// control path may allocate; the request path never waits on it).
+    fn publish_snapshot(&mut self) {
+        let list: Vec<ConnSummary> = self
+            .conns
+            .iter()
+            .flatten()
+            .map(|c| {
+                let info = conn_info(&self.listeners, self.id, c);
+                ConnSummary {
+                    worker: self.id,
+                    peer: info.peer,
+                    local: info.local,
+                    state: match c.state {
+                        State::Idle => "idle",
+                        State::Head => "head",
+                        State::Body => "body",
+                        State::Write => "write",
+                        State::Linger => "linger",
+                    },
+                    requests: c.requests,
+                    secure: info.secure,
+                }
+            })
+            .collect();
+        match self.shared.snapshot.lock() {
+            Ok(mut s) => *s = list,
+            Err(p) => *p.into_inner() = list,
+        }
+        self.shared.snapshot_gen.fetch_add(1, Ordering::AcqRel);
     }
 
     fn on_event(&mut self, ev: Event) {
@@ -1110,30 +1153,25 @@ fn respond(
         if !done {
             match norm {
                 Err(e) => reply.error(e),
-                Ok(n) => {
-                    match handler::serve(cx.site, cx.scratch, &req, vhost, n, &mut reply) {
-                        Served::Reply(f) => file = f,
-                        Served::Directory(dir) => {
-                            let path = Some(&cx.scratch.norm[..n.len]);
-                            let mut x = Exchange {
-                                req: &req,
-                                conn: &info,
-                                vhost,
-                                path,
-                                user: cx.user,
-                                date: cx.date,
-                            };
-                            match cx
-                                .registry
-                                .directory(cx.plugins, &mut x, dir, &mut reply)
-                            {
-                                Content::Decline => reply.error(HttpError::Forbidden),
-                                Content::Respond => {}
-                                Content::Stream(s) => stream = Some(s),
-                            }
+                Ok(n) => match handler::serve(cx.site, cx.scratch, &req, vhost, n, &mut reply) {
+                    Served::Reply(f) => file = f,
+                    Served::Directory(dir) => {
+                        let path = Some(&cx.scratch.norm[..n.len]);
+                        let mut x = Exchange {
+                            req: &req,
+                            conn: &info,
+                            vhost,
+                            path,
+                            user: cx.user,
+                            date: cx.date,
+                        };
+                        match cx.registry.directory(cx.plugins, &mut x, dir, &mut reply) {
+                            Content::Decline => reply.error(HttpError::Forbidden),
+                            Content::Respond => {}
+                            Content::Stream(s) => stream = Some(s),
                         }
                     }
-                }
+                },
             }
         }
     }
@@ -1286,16 +1324,34 @@ fn next_body(c: &mut Conn, area: &[u8], max: u64) -> Result<BodyPiece, HttpError
     }
 }
 
+/// The client socket, as a transport reads and writes it.
+struct Sock<'a>(BorrowedFd<'a>);
+
+impl io::Read for Sock<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        sys::read(self.0, buf)
+    }
+}
+
+impl io::Write for Sock<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        sys::send(self.0, buf, false)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 fn conn_read(c: &mut Conn, buf: &mut [u8]) -> io::Result<usize> {
     match c.transport.as_mut() {
-        Some(t) => t.read(c.fd.as_fd(), buf),
+        Some(t) => t.read(&mut Sock(c.fd.as_fd()), buf),
         None => sys::read(c.fd.as_fd(), buf),
     }
 }
 
 fn conn_write(c: &mut Conn, buf: &[u8], more: bool) -> io::Result<usize> {
     match c.transport.as_mut() {
-        Some(t) => t.write(c.fd.as_fd(), buf),
+        Some(t) => t.write(&mut Sock(c.fd.as_fd()), buf),
         None => sys::send(c.fd.as_fd(), buf, more),
     }
 }
@@ -1390,7 +1446,7 @@ fn send_pending(
             continue;
         }
         if let Some(t) = c.transport.as_mut() {
-            match t.flush(c.fd.as_fd()) {
+            match t.flush(&mut Sock(c.fd.as_fd())) {
                 Ok(true) => {}
                 Ok(false) => {
                     c.writable = false;
@@ -1414,8 +1470,8 @@ fn complete(c: &mut Conn, pool: &mut Pool, limits: &Limits, now: Instant) -> Ste
     c.out_len = 0;
     if !c.keep_alive {
         if let Some(t) = c.transport.as_mut() {
-            t.close(c.fd.as_fd());
-            let _ = t.flush(c.fd.as_fd());
+            t.close(&mut Sock(c.fd.as_fd()));
+            let _ = t.flush(&mut Sock(c.fd.as_fd()));
         }
         sys::shutdown_write(c.fd.as_fd());
         Worker::release(pool, c);

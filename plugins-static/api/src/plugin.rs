@@ -429,19 +429,25 @@ pub trait Stream: Send {
     fn abort(&mut self, _io: &mut Io<'_>) {}
 }
 
+/// The client socket as a transport sees it: non-blocking reads and writes
+/// (`WouldBlock` when it has nothing / is full). Implemented by the engine.
+pub trait Wire: io::Read + io::Write {}
+
+impl<T: io::Read + io::Write> Wire for T {}
+
 /// Reads and writes a connection's bytes (TLS). Called only on the worker
 /// thread; must never block.
 pub trait Transport: Send {
-    /// Reads plaintext. `WouldBlock` when the socket has nothing (or only
-    /// part of a record).
-    fn read(&mut self, sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize>;
+    /// Reads plaintext into `buf`. `WouldBlock` when the socket has nothing
+    /// (or only part of a record); `Ok(0)` at the end of the stream.
+    fn read(&mut self, wire: &mut dyn Wire, buf: &mut [u8]) -> io::Result<usize>;
     /// Writes plaintext; returns how much was taken (it may be buffered as
     /// ciphertext until [`Transport::flush`]).
-    fn write(&mut self, sock: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize>;
+    fn write(&mut self, wire: &mut dyn Wire, buf: &[u8]) -> io::Result<usize>;
     /// Writes buffered output; `Ok(true)` once nothing is pending.
-    fn flush(&mut self, sock: BorrowedFd<'_>) -> io::Result<bool>;
-    /// Begins an orderly close (TLS close_notify); then the engine flushes.
-    fn close(&mut self, _sock: BorrowedFd<'_>) {}
+    fn flush(&mut self, wire: &mut dyn Wire) -> io::Result<bool>;
+    /// Begins an orderly close (TLS close_notify); the engine flushes after.
+    fn close(&mut self, _wire: &mut dyn Wire) {}
     /// Whether file bodies may bypass the transport with `sendfile`.
     fn can_sendfile(&self) -> bool {
         false
@@ -522,6 +528,10 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     /// About once a second on each worker.
     fn tick(&self, _w: &mut Self::Worker, _now: Instant) {}
 
+    /// SIGHUP, in the process context: reopen log files, re-read files the
+    /// plugin caches. Must return quickly.
+    fn reload(&self) {}
+
     /// A control command addressed to this plugin (`ctl NAME ARGS`), run in
     /// the process context. `None`: not understood.
     fn command(&self, _args: &[&str]) -> Option<Result<String, String>> {
@@ -539,6 +549,23 @@ pub trait Control: Send + Sync {
     fn plugin_command(&self, plugin: &str, args: &[&str]) -> Option<Result<String, String>>;
     /// Names of the plugins compiled in.
     fn features(&self) -> Vec<&'static str>;
+    /// The open connections, gathered from the workers (waits up to about
+    /// half a second for them to answer).
+    fn connections(&self) -> Vec<ConnSummary>;
+    /// What SIGHUP does (reopen logs, reload plugin files).
+    fn reload(&self);
+}
+
+/// One open connection, for `ctl connections`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnSummary {
+    pub worker: usize,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    /// idle, head, body, write, linger
+    pub state: &'static str,
+    pub requests: u32,
+    pub secure: bool,
 }
 
 /// A snapshot of the server's counters.
