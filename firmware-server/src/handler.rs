@@ -314,29 +314,57 @@ fn open_checked(
         p[end] = 0;
         &p[..end + 1]
     };
-    let fd = sys::open_at(root.dir.as_fd(), rel).map_err(|e| match e.raw_os_error() {
+    let map = |e: io::Error| match e.raw_os_error() {
         Some(libc::ENOENT) | Some(libc::ENOTDIR) => HttpError::NotFound,
         Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::ELOOP) | Some(libc::ENXIO) => {
             HttpError::Forbidden
         }
         Some(libc::ENAMETOOLONG) => HttpError::UriTooLong,
         _ => HttpError::Internal,
-    })?;
-    if !site.follow_symlinks {
-        let n =
-            sys::fd_path(fd.as_fd(), &mut scratch.link[..]).map_err(|_| HttpError::Forbidden)?;
-        let real = &scratch.link[..n];
-        let canon = &root.canon[..];
-        let inside = real == canon
-            || (real.len() > canon.len()
-                && real.starts_with(canon)
-                && (canon == b"/" || real[canon.len()] == b'/'));
-        if !inside {
-            return Err(HttpError::Forbidden);
-        }
+    };
+    if site.follow_symlinks {
+        let fd = sys::open_at(root.dir.as_fd(), rel).map_err(map)?;
+        let info = sys::fstat(fd.as_fd()).map_err(|_| HttpError::Internal)?;
+        return Ok((fd, info));
     }
+    // The kernel refuses escapes in the same call where it can (one
+    // syscall); otherwise, or when the path leaves the root on its way
+    // (an absolute symlink may lead back inside), check where the open
+    // descriptor really points.
+    let fd = match sys::open_beneath(root.dir.as_fd(), rel) {
+        Ok(Some(fd)) => fd,
+        Ok(None) => checked_by_path(root, rel, &mut scratch.link[..]).map_err(map)??,
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            checked_by_path(root, rel, &mut scratch.link[..]).map_err(map)??
+        }
+        Err(e) => return Err(map(e)),
+    };
     let info = sys::fstat(fd.as_fd()).map_err(|_| HttpError::Internal)?;
     Ok((fd, info))
+}
+
+/// Opens `rel` below `root` and accepts it only if the descriptor's real
+/// path (from /proc/self/fd) is inside the root.
+fn checked_by_path(
+    root: &Root,
+    rel: &[u8],
+    link: &mut [u8],
+) -> io::Result<Result<OwnedFd, HttpError>> {
+    let fd = sys::open_at(root.dir.as_fd(), rel)?;
+    let Ok(n) = sys::fd_path(fd.as_fd(), link) else {
+        return Ok(Err(HttpError::Forbidden));
+    };
+    let real = &link[..n];
+    let canon = &root.canon[..];
+    let inside = real == canon
+        || (real.len() > canon.len()
+            && real.starts_with(canon)
+            && (canon == b"/" || real[canon.len()] == b'/'));
+    Ok(if inside {
+        Ok(fd)
+    } else {
+        Err(HttpError::Forbidden)
+    })
 }
 
 /// 301 to the same path with a trailing slash, query kept.

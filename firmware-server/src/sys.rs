@@ -12,7 +12,7 @@ use std::io;
 use std::mem::{size_of, MaybeUninit};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
@@ -268,6 +268,49 @@ pub fn open_at(dir: BorrowedFd<'_>, rel_nul: &[u8]) -> io::Result<OwnedFd> {
     })?;
     // SAFETY: fresh descriptor that we now own.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Whether the kernel has `openat2` (0 unknown, 1 yes, 2 no).
+static OPENAT2: AtomicU8 = AtomicU8::new(0);
+
+/// Opens `rel_nul` below `dir` like [`open_at`], but lets the kernel refuse
+/// any resolution that leaves `dir` (`openat2` with `RESOLVE_BENEATH`: no
+/// `..` above it, no absolute or escaping symlink, no magic links).
+/// `Ok(None)`: this kernel has no `openat2` (before Linux 5.6), use
+/// [`open_at`] and check the result with [`fd_path`]. `EXDEV`: the path
+/// leaves `dir` somewhere (it may still come back inside through an
+/// absolute symlink; the caller decides with [`fd_path`]).
+pub fn open_beneath(dir: BorrowedFd<'_>, rel_nul: &[u8]) -> io::Result<Option<OwnedFd>> {
+    if OPENAT2.load(Ordering::Relaxed) == 2 {
+        return Ok(None);
+    }
+    let path = cstr(rel_nul)?;
+    // SAFETY: open_how is plain old data; all-zero is valid.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: path is NUL-terminated and `how` is a valid open_how of the
+    // size passed; both outlive the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            path,
+            &how as *const libc::open_how,
+            size_of::<libc::open_how>(),
+        )
+    };
+    if ret < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ENOSYS) {
+            OPENAT2.store(2, Ordering::Relaxed);
+            return Ok(None);
+        }
+        return Err(e);
+    }
+    OPENAT2.store(1, Ordering::Relaxed);
+    // SAFETY: openat2 returned a fresh descriptor that we now own.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }))
 }
 
 /// What the engine needs of `fstat`.

@@ -555,6 +555,16 @@ impl Worker {
             if c.deadline > self.now {
                 continue;
             }
+            let waiting_on_stream = c.stream.is_some()
+                && !c.stream_done
+                && c.state == State::Write
+                && c.out_pos >= c.out_len
+                && c.file.is_none();
+            if waiting_on_stream {
+                // Nothing for the client yet: the stream's own deadline
+                // (first byte, inactivity) decides, not the send deadline.
+                continue;
+            }
             if c.state == State::Head && c.buf != NO_BUF {
                 // A slow or stalled request head: answer 408, then close.
                 let (_, resp) = self.pool.split(c.buf);
