@@ -555,11 +555,11 @@ impl Worker {
             if c.deadline > self.now {
                 continue;
             }
+            let nothing_to_send = c.out_pos >= c.out_len && c.file.is_none();
+            let stream_holds_body = c.state == State::Body && c.pending.0 < c.pending.1;
             let waiting_on_stream = c.stream.is_some()
                 && !c.stream_done
-                && c.state == State::Write
-                && c.out_pos >= c.out_len
-                && c.file.is_none();
+                && ((c.state == State::Write && nothing_to_send) || stream_holds_body);
             if waiting_on_stream {
                 // Nothing for the client yet: the stream's own deadline
                 // (first byte, inactivity) decides, not the send deadline.
