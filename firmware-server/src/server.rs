@@ -21,14 +21,10 @@ use crate::config::Config;
 use crate::handler::Site;
 use crate::plugins::Registry;
 use crate::sys::{self, ListenOptions};
-use crate::worker::{Handoff, Limits, ListenerInfo, Shared, Worker, RESPONSE_AREA};
+use crate::worker::{Handoff, Limits, ListenerInfo, Shared, Worker, BUSY, RESPONSE_AREA};
 
 const SIGNAL_KEY: usize = usize::MAX - 1;
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-
-const BUSY: &[u8] =
-    b"HTTP/1.1 503 Service Unavailable\r\nServer: firmware-server\r\nRetry-After: 1\r\n\
-Content-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\n\r\nserver at capacity.\n";
 
 /// A started server: listeners bound, workers running.
 pub struct Server {

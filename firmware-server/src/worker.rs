@@ -47,6 +47,10 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_MAX_BYTES: u32 = 64 * 1024;
 const SENDFILE_CHUNK: u64 = 0x7fff_f000;
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+/// The answer when there is no capacity (no slot, or no buffer in time); it
+/// needs no buffer of its own.
+pub const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nServer: firmware-server\r\nRetry-After: 1\r\n\
+Content-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\n\r\nserver at capacity.\n";
 
 /// A connection on its way from the scheduler to a worker.
 pub struct Handoff {
@@ -563,6 +567,20 @@ impl Worker {
             if waiting_on_stream {
                 // Nothing for the client yet: the stream's own deadline
                 // (first byte, inactivity) decides, not the send deadline.
+                continue;
+            }
+            if c.waiting {
+                // Its request waited for a buffer until its deadline (slow
+                // clients hold them all): answer 503 without one.
+                c.waiting = false;
+                let _ = conn_write(c, BUSY, false);
+                if let Some(t) = c.transport.as_mut() {
+                    let _ = t.flush(&mut Sock(c.fd.as_fd()));
+                }
+                sys::shutdown_write(c.fd.as_fd());
+                c.keep_alive = false;
+                c.state = State::Linger;
+                c.deadline = self.now + LINGER;
                 continue;
             }
             if c.state == State::Head && c.buf != NO_BUF {
