@@ -8,8 +8,9 @@
 //! it found without an index file (for the plugins' directory handlers).
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use fws_api::plugin::Reply;
 
@@ -143,20 +144,220 @@ impl Site {
     }
 }
 
-/// Per-worker scratch space, allocated once.
+/// Per-worker scratch space and the open-file cache, allocated once.
 pub struct Scratch {
     /// The normalised request path (what plugins see).
     pub norm: Box<[u8; PATH_SCRATCH]>,
     path: Box<[u8; PATH_SCRATCH]>,
     link: Box<[u8; LINK_SCRATCH]>,
+    cache: FileCache,
+    /// The last Last-Modified value formatted, by mtime.
+    lm: (i64, [u8; 29]),
+    now: Instant,
 }
 
-impl Default for Scratch {
-    fn default() -> Self {
+impl Scratch {
+    pub fn new(cache_entries: usize, cache_ttl: Duration) -> Self {
         Scratch {
             norm: Box::new([0; PATH_SCRATCH]),
             path: Box::new([0; PATH_SCRATCH]),
             link: Box::new([0; LINK_SCRATCH]),
+            cache: FileCache::new(cache_entries, cache_ttl),
+            lm: (i64::MIN, [0; 29]),
+            now: Instant::now(),
+        }
+    }
+}
+
+/// Longest relative path the file cache keeps (longer ones are opened
+/// every time).
+const CACHE_KEY_MAX: usize = 120;
+/// Most cache slots one request can hold on to (file, index, variant).
+const MAX_PINS: usize = 4;
+
+/// What one cache slot knows.
+enum Cached {
+    Empty,
+    /// The open failed with this error (404, 403): misses are cached too.
+    Miss(HttpError),
+    Open(OwnedFd, FileInfo),
+}
+
+struct CacheSlot {
+    hash: u64,
+    vhost: u16,
+    key_len: u8,
+    key: [u8; CACHE_KEY_MAX],
+    expires: Instant,
+    entry: Cached,
+}
+
+/// A per-worker, direct-mapped cache of open files (and failed opens),
+/// trusted for `ttl`, like lighttpd's stat cache: a hit costs no syscall,
+/// a file changed on disk is seen within `ttl`. Slots a request is using
+/// are pinned until its next request, so a later lookup of the same
+/// request (index file, gzip variant) never closes a descriptor in use.
+pub struct FileCache {
+    slots: Box<[CacheSlot]>,
+    ttl: Duration,
+    pins: [usize; MAX_PINS],
+    npins: usize,
+}
+
+/// An open file: owned (not cached) or a pinned cache slot.
+pub enum Opened {
+    Owned(OwnedFd, FileInfo),
+    Cached(usize),
+}
+
+impl FileCache {
+    fn new(entries: usize, ttl: Duration) -> FileCache {
+        let entries = if ttl.is_zero() { 0 } else { entries };
+        let now = Instant::now();
+        let slots = (0..entries)
+            .map(|_| CacheSlot {
+                hash: 0,
+                vhost: 0,
+                key_len: 0,
+                key: [0; CACHE_KEY_MAX],
+                expires: now,
+                entry: Cached::Empty,
+            })
+            .collect();
+        FileCache {
+            slots,
+            ttl,
+            pins: [0; MAX_PINS],
+            npins: 0,
+        }
+    }
+
+    /// A new request: nothing is pinned.
+    fn unpin_all(&mut self) {
+        self.npins = 0;
+    }
+
+    fn hash(vhost: usize, key: &[u8]) -> u64 {
+        // FNV-1a.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ vhost as u64;
+        for &b in key {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    }
+
+    fn slot_of(&self, hash: u64) -> Option<usize> {
+        (!self.slots.is_empty()).then(|| (hash % self.slots.len() as u64) as usize)
+    }
+
+    /// A live entry for `key`, pinned.
+    fn get(&mut self, vhost: usize, key: &[u8], now: Instant) -> Option<Result<usize, HttpError>> {
+        if key.len() > CACHE_KEY_MAX {
+            return None;
+        }
+        let hash = Self::hash(vhost, key);
+        let i = self.slot_of(hash)?;
+        let s = &self.slots[i];
+        if s.hash != hash
+            || s.vhost as usize != vhost
+            || &s.key[..s.key_len as usize] != key
+            || s.expires <= now
+        {
+            return None;
+        }
+        match &s.entry {
+            Cached::Empty => None,
+            Cached::Miss(e) => Some(Err(*e)),
+            Cached::Open(..) => {
+                if self.npins >= MAX_PINS {
+                    return None;
+                }
+                self.pins[self.npins] = i;
+                self.npins += 1;
+                Some(Ok(i))
+            }
+        }
+    }
+
+    /// Stores the result of an open (when it can) and hands it back.
+    fn put(
+        &mut self,
+        vhost: usize,
+        key: &[u8],
+        now: Instant,
+        r: Result<(OwnedFd, FileInfo), HttpError>,
+    ) -> Result<Opened, HttpError> {
+        let cacheable = key.len() <= CACHE_KEY_MAX
+            && vhost <= u16::MAX as usize
+            && !matches!(r, Err(HttpError::Internal) | Err(HttpError::UriTooLong));
+        let hash = Self::hash(vhost, key);
+        let slot = self
+            .slot_of(hash)
+            .filter(|i| cacheable && !self.pins[..self.npins].contains(i));
+        let (Some(i), true) = (slot, self.npins < MAX_PINS || r.is_err()) else {
+            return r.map(|(fd, info)| Opened::Owned(fd, info));
+        };
+        let s = &mut self.slots[i];
+        s.hash = hash;
+        s.vhost = vhost as u16;
+        s.key_len = key.len() as u8;
+        s.key[..key.len()].copy_from_slice(key);
+        s.expires = now + self.ttl;
+        match r {
+            Err(e) => {
+                s.entry = Cached::Miss(e);
+                Err(e)
+            }
+            Ok((fd, info)) => {
+                s.entry = Cached::Open(fd, info);
+                self.pins[self.npins] = i;
+                self.npins += 1;
+                Ok(Opened::Cached(i))
+            }
+        }
+    }
+
+    fn fd(&self, i: usize) -> Option<BorrowedFd<'_>> {
+        match &self.slots.get(i)?.entry {
+            Cached::Open(fd, _) => Some(fd.as_fd()),
+            _ => None,
+        }
+    }
+
+    fn info(&self, i: usize) -> Option<FileInfo> {
+        match &self.slots.get(i)?.entry {
+            Cached::Open(_, info) => Some(*info),
+            _ => None,
+        }
+    }
+}
+
+impl Opened {
+    fn info(&self, cache: &FileCache) -> Result<FileInfo, HttpError> {
+        match self {
+            Opened::Owned(_, info) => Ok(*info),
+            Opened::Cached(i) => cache.info(*i).ok_or(HttpError::Internal),
+        }
+    }
+
+    fn fd<'a>(&'a self, cache: &'a FileCache) -> Result<BorrowedFd<'a>, HttpError> {
+        match self {
+            Opened::Owned(fd, _) => Ok(fd.as_fd()),
+            Opened::Cached(i) => cache.fd(*i).ok_or(HttpError::Internal),
+        }
+    }
+
+    /// An owned descriptor (a `dup` of a cached one) for a body that
+    /// outlives the request's pins.
+    fn into_owned(self, cache: &FileCache) -> Result<OwnedFd, HttpError> {
+        match self {
+            Opened::Owned(fd, _) => Ok(fd),
+            Opened::Cached(i) => cache
+                .fd(i)
+                .ok_or(HttpError::Internal)?
+                .try_clone_to_owned()
+                .map_err(|_| HttpError::Internal),
         }
     }
 }
@@ -205,7 +406,10 @@ pub fn serve(
     vhost: usize,
     norm: path::Normalized,
     reply: &mut Reply<'_>,
+    now: Instant,
 ) -> Served {
+    scratch.now = now;
+    scratch.cache.unpin_all();
     match serve_inner(site, scratch, req, vhost, norm, reply) {
         Ok(s) => s,
         Err(e) => {
@@ -231,14 +435,15 @@ fn serve_inner(
     let trailing_slash = norm.trailing_slash || norm_len == 0;
     scratch.path[..norm_len].copy_from_slice(&scratch.norm[..norm_len]);
     let mut rel_len = norm_len;
-    let (fd, info) = open_checked(site, root, scratch, rel_len, b"")?;
-    let (fd, info) = match info.kind {
+    let opened = open_checked(site, root, vhost, scratch, rel_len, b"")?;
+    let info = opened.info(&scratch.cache)?;
+    let (opened, info) = match info.kind {
         FileKind::Regular => {
             if trailing_slash && norm_len > 0 {
                 // "/file.html/" names no directory.
                 return Err(HttpError::NotFound);
             }
-            (fd, info)
+            (opened, info)
         }
         FileKind::Directory => {
             if !trailing_slash {
@@ -254,21 +459,24 @@ fn serve_inner(
                 }
                 scratch.path[rel_len..rel_len + sep.len()].copy_from_slice(sep);
                 scratch.path[rel_len + sep.len()..n].copy_from_slice(name);
-                match open_checked(site, root, scratch, n, b"") {
-                    Ok((fd, info)) if info.kind == FileKind::Regular => {
-                        found = Some((fd, info, n));
-                        break;
+                match open_checked(site, root, vhost, scratch, n, b"") {
+                    Ok(index) => {
+                        let info = index.info(&scratch.cache)?;
+                        if info.kind == FileKind::Regular {
+                            found = Some((index, info, n));
+                            break;
+                        }
                     }
-                    Ok(_) | Err(HttpError::NotFound) => {}
+                    Err(HttpError::NotFound) => {}
                     Err(e) => return Err(e),
                 }
             }
             match found {
-                Some((index_fd, info, n)) => {
+                Some((index, info, n)) => {
                     rel_len = n;
-                    (index_fd, info)
+                    (index, info)
                 }
-                None => return Ok(Served::Directory(fd)),
+                None => return Ok(Served::Directory(opened.into_owned(&scratch.cache)?)),
             }
         }
         FileKind::Other => return Err(HttpError::Forbidden),
@@ -276,44 +484,67 @@ fn serve_inner(
 
     // A precompressed sibling, when the client takes gzip.
     let mut gzip = false;
-    let (fd, info) = if site.gzip_static && accepts_gzip(req.accept_encoding) {
-        match open_checked(site, root, scratch, rel_len, b".gz") {
-            Ok((gz, gzinfo)) if gzinfo.kind == FileKind::Regular => {
-                gzip = true;
-                (gz, gzinfo)
-            }
-            _ => (fd, info),
+    let (opened, info) = if site.gzip_static && accepts_gzip(req.accept_encoding) {
+        match open_checked(site, root, vhost, scratch, rel_len, b".gz") {
+            Ok(gz) => match gz.info(&scratch.cache) {
+                Ok(gzinfo) if gzinfo.kind == FileKind::Regular => {
+                    gzip = true;
+                    (gz, gzinfo)
+                }
+                _ => (opened, info),
+            },
+            Err(_) => (opened, info),
         }
     } else {
-        (fd, info)
+        (opened, info)
     };
     let ctype = site.content_type(&scratch.path[..rel_len]);
-    file_reply(req, reply, fd, info, ctype, gzip).map(Served::Reply)
+    file_reply(req, reply, opened, info, ctype, gzip, scratch).map(Served::Reply)
 }
 
-/// Opens `scratch.path[..len]` + `suffix` below `root`, refusing files
-/// reached through symlinks that leave the root.
+/// Opens `scratch.path[..len]` + `suffix` below `root` (through the file
+/// cache), refusing files reached through symlinks that leave the root.
 fn open_checked(
     site: &Site,
     root: &Root,
+    vhost: usize,
     scratch: &mut Scratch,
     len: usize,
     suffix: &[u8],
-) -> Result<(OwnedFd, FileInfo), HttpError> {
-    let p = &mut scratch.path[..];
-    let rel: &[u8] = if len == 0 && suffix.is_empty() {
+) -> Result<Opened, HttpError> {
+    let Scratch {
+        path,
+        link,
+        cache,
+        now,
+        ..
+    } = scratch;
+    let p = &mut path[..];
+    let end = if len == 0 && suffix.is_empty() {
         p[0] = b'.';
-        p[1] = 0;
-        &p[..2]
+        1
     } else {
         let end = len + suffix.len();
         if end + 1 > p.len() {
             return Err(HttpError::UriTooLong);
         }
         p[len..end].copy_from_slice(suffix);
-        p[end] = 0;
-        &p[..end + 1]
+        end
     };
+    p[end] = 0;
+    if let Some(hit) = cache.get(vhost, &p[..end], *now) {
+        return hit.map(Opened::Cached);
+    }
+    let r = open_uncached(site, root, &p[..end + 1], &mut link[..]);
+    cache.put(vhost, &p[..end], *now, r)
+}
+
+fn open_uncached(
+    site: &Site,
+    root: &Root,
+    rel: &[u8],
+    link: &mut [u8],
+) -> Result<(OwnedFd, FileInfo), HttpError> {
     let map = |e: io::Error| match e.raw_os_error() {
         Some(libc::ENOENT) | Some(libc::ENOTDIR) => HttpError::NotFound,
         Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::ELOOP) | Some(libc::ENXIO) => {
@@ -322,22 +553,21 @@ fn open_checked(
         Some(libc::ENAMETOOLONG) => HttpError::UriTooLong,
         _ => HttpError::Internal,
     };
-    if site.follow_symlinks {
-        let fd = sys::open_at(root.dir.as_fd(), rel).map_err(map)?;
-        let info = sys::fstat(fd.as_fd()).map_err(|_| HttpError::Internal)?;
-        return Ok((fd, info));
-    }
-    // The kernel refuses escapes in the same call where it can (one
-    // syscall); otherwise, or when the path leaves the root on its way
-    // (an absolute symlink may lead back inside), check where the open
-    // descriptor really points.
-    let fd = match sys::open_beneath(root.dir.as_fd(), rel) {
-        Ok(Some(fd)) => fd,
-        Ok(None) => checked_by_path(root, rel, &mut scratch.link[..]).map_err(map)??,
-        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-            checked_by_path(root, rel, &mut scratch.link[..]).map_err(map)??
+    let fd = if site.follow_symlinks {
+        sys::open_at(root.dir.as_fd(), rel).map_err(map)?
+    } else {
+        // The kernel refuses escapes in the same call where it can (one
+        // syscall); otherwise, or when the path leaves the root on its way
+        // (an absolute symlink may lead back inside), check where the open
+        // descriptor really points.
+        match sys::open_beneath(root.dir.as_fd(), rel) {
+            Ok(Some(fd)) => fd,
+            Ok(None) => checked_by_path(root, rel, link).map_err(map)??,
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                checked_by_path(root, rel, link).map_err(map)??
+            }
+            Err(e) => return Err(map(e)),
         }
-        Err(e) => return Err(map(e)),
     };
     let info = sys::fstat(fd.as_fd()).map_err(|_| HttpError::Internal)?;
     Ok((fd, info))
@@ -401,17 +631,21 @@ fn etag(info: &FileInfo, buf: &mut [u8; 56]) -> usize {
 fn file_reply(
     req: &Request<'_>,
     reply: &mut Reply<'_>,
-    fd: OwnedFd,
+    opened: Opened,
     info: FileInfo,
     ctype: &[u8],
     gzip: bool,
+    scratch: &mut Scratch,
 ) -> Result<Option<FileBody>, HttpError> {
     let mut tag_buf = [0u8; 56];
     let tag_len = etag(&info, &mut tag_buf);
     let tag = &tag_buf[..tag_len];
     let mtime = info.mtime.max(0) as u64;
-    let mut lm = [0u8; 29];
-    date::format_http_date(mtime, &mut lm);
+    if scratch.lm.0 != info.mtime {
+        scratch.lm.0 = info.mtime;
+        date::format_http_date(mtime, &mut scratch.lm.1);
+    }
+    let lm = scratch.lm.1;
 
     // RFC 9110 §13.2.2: evaluation order of the preconditions.
     if let Some(v) = req.if_match {
@@ -490,7 +724,32 @@ fn file_reply(
     }
     h.end();
     reply.set_body_len(end - start);
-    Ok((req.method == Method::Get && end > start).then_some(FileBody { fd, start, end }))
+    if req.method != Method::Get || end == start {
+        return Ok(None);
+    }
+    let cache = &scratch.cache;
+    let len = (end - start) as usize;
+    let space = reply.body_space();
+    if (end - start) <= space.len() as u64 {
+        // A small body goes out with the head in one send.
+        let fd = opened.fd(cache)?;
+        match sys::pread(fd, &mut space[..len], start) {
+            Ok(n) if n == len => {
+                reply.commit_body(n);
+                return Ok(None);
+            }
+            // The file shrank under us: the length promised cannot be kept.
+            _ => {
+                reply.reset();
+                return Err(HttpError::Internal);
+            }
+        }
+    }
+    Ok(Some(FileBody {
+        fd: opened.into_owned(cache)?,
+        start,
+        end,
+    }))
 }
 
 /// If-Range (RFC 9110 §13.1.5): a strong ETag match or an exact date match.

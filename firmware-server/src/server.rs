@@ -115,6 +115,8 @@ impl Server {
             shutdown_grace: cfg.shutdown_grace,
             max_keepalive_requests: cfg.max_keepalive_requests,
             max_body_size: cfg.max_body_size,
+            file_cache: cfg.file_cache,
+            file_cache_ttl: cfg.file_cache_ttl,
         };
         let stop = Arc::new(AtomicBool::new(false));
         let poller = Arc::new(Poller::new().map_err(|e| format!("poller: {e}"))?);

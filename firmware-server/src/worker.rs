@@ -49,7 +49,8 @@ const SENDFILE_CHUNK: u64 = 0x7fff_f000;
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// The answer when there is no capacity (no slot, or no buffer in time); it
 /// needs no buffer of its own.
-pub const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nServer: firmware-server\r\nRetry-After: 1\r\n\
+pub const BUSY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nServer: firmware-server\r\nRetry-After: 1\r\n\
 Content-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\n\r\nserver at capacity.\n";
 
 /// A connection on its way from the scheduler to a worker.
@@ -113,6 +114,8 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     pub max_keepalive_requests: u32,
     pub max_body_size: u64,
+    pub file_cache: usize,
+    pub file_cache_ttl: Duration,
 }
 
 /// A fixed pool of request buffers in one allocation. The allocation is
@@ -308,7 +311,7 @@ impl Worker {
             conns,
             free: (0..cap as u32).rev().collect(),
             waiters: VecDeque::with_capacity(cap),
-            scratch: Scratch::default(),
+            scratch: Scratch::new(limits.file_cache, limits.file_cache_ttl),
             user: User::default(),
             now: Instant::now(),
             date_secs: 0,
@@ -1181,7 +1184,8 @@ fn respond(
         if !done {
             match norm {
                 Err(e) => reply.error(e),
-                Ok(n) => match handler::serve(cx.site, cx.scratch, &req, vhost, n, &mut reply) {
+                Ok(n) => match handler::serve(cx.site, cx.scratch, &req, vhost, n, &mut reply, now)
+                {
                     Served::Reply(f) => file = f,
                     Served::Directory(dir) => {
                         let path = Some(&cx.scratch.norm[..n.len]);

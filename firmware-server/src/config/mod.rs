@@ -61,6 +61,10 @@ pub struct Config {
     pub follow_symlinks: bool,
     pub gzip_static: bool,
     pub hide_dotfiles: bool,
+    /// Open-file cache entries per worker (0 = off).
+    pub file_cache: usize,
+    /// How long a cached open file (or a cached miss) is trusted.
+    pub file_cache_ttl: Duration,
     pub log_level: LevelFilter,
     /// `[mime]` overrides of the built-in table: (extension lowercased, type).
     pub mime: Vec<(String, String)>,
@@ -102,6 +106,8 @@ impl Default for Config {
             follow_symlinks: false,
             gzip_static: true,
             hide_dotfiles: true,
+            file_cache: 64,
+            file_cache_ttl: Duration::from_secs(1),
             log_level: LevelFilter::Info,
             mime: Vec::new(),
             vhosts: Vec::new(),
@@ -356,6 +362,8 @@ impl Config {
                 "follow_symlinks" => boolean(v).map(|x| self.follow_symlinks = x),
                 "gzip_static" => boolean(v).map(|x| self.gzip_static = x),
                 "hide_dotfiles" => boolean(v).map(|x| self.hide_dotfiles = x),
+                "file_cache" => int(v, 0, 4096).map(|x| self.file_cache = x),
+                "file_cache_ttl" => duration(v, true).map(|x| self.file_cache_ttl = x),
                 "log_level" => level(v).map(|x| self.log_level = x),
                 _ => {
                     st.err(e.line, unknown_key(&e.key, "[server]"));
@@ -488,7 +496,7 @@ impl Config {
         let path = |p: &Path| q(&p.to_string_lossy());
         let level = self.log_level.as_str().to_ascii_lowercase();
         let listen: Vec<String> = self.listen.iter().map(|a| a.to_string()).collect();
-        let server: [(&str, String); 21] = [
+        let server: [(&str, String); 23] = [
             ("listen", list(&listen)),
             ("root", path(&self.root)),
             ("workers", self.workers.to_string()),
@@ -512,6 +520,8 @@ impl Config {
             ("follow_symlinks", self.follow_symlinks.to_string()),
             ("gzip_static", self.gzip_static.to_string()),
             ("hide_dotfiles", self.hide_dotfiles.to_string()),
+            ("file_cache", self.file_cache.to_string()),
+            ("file_cache_ttl", dur(self.file_cache_ttl)),
             ("log_level", q(&level)),
         ];
         let mut out = String::from("# firmware-server effective configuration\n[server]\n");

@@ -264,6 +264,24 @@ impl<'b> Reply<'b> {
         self.keep_alive && !self.closes
     }
 
+    /// The room left after what was written (for a body read straight into
+    /// the buffer); then [`Reply::commit_body`].
+    pub fn body_space(&mut self) -> &mut [u8] {
+        self.head.spare()
+    }
+
+    /// Counts `n` bytes written into [`Reply::body_space`] as body.
+    pub fn commit_body(&mut self, n: usize) {
+        self.head.advance(n);
+    }
+
+    /// Starts over (nothing written).
+    pub fn reset(&mut self) {
+        self.head.clear();
+        self.status = None;
+        self.body_len = 0;
+    }
+
     /// Records the length of a body that follows the head separately (a
     /// file), for the access log.
     pub fn set_body_len(&mut self, n: u64) {

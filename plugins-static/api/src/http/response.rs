@@ -158,6 +158,30 @@ impl<'b> Head<'b> {
         self.len
     }
 
+    /// The unused rest of the buffer (empty after an overflow), to fill
+    /// directly and then [`Head::advance`] over.
+    pub fn spare(&mut self) -> &mut [u8] {
+        if self.overflow {
+            return &mut [];
+        }
+        &mut self.buf[self.len..]
+    }
+
+    /// Counts `n` bytes written into [`Head::spare`] as written.
+    pub fn advance(&mut self, n: usize) {
+        if self.len + n <= self.buf.len() {
+            self.len += n;
+        } else {
+            self.overflow = true;
+        }
+    }
+
+    /// Forgets everything written.
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.overflow = false;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
