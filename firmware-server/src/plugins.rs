@@ -193,6 +193,12 @@ macro_rules! registry {
                 Content::Decline
             }
 
+            /// Whether any plugin wants access-log records.
+            pub fn wants_log(&self) -> bool {
+                $( #[cfg(feature = $feat)] if self.$field.wants_log() { return true; } )*
+                false
+            }
+
             #[inline]
             pub fn logged(&self, w: &mut Workers, rec: &LogRecord<'_>) {
                 $( #[cfg(feature = $feat)] self.$field.logged(&mut w.$field, rec); )*

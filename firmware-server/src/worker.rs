@@ -1069,15 +1069,6 @@ fn header<'a>(req: &Request<'a>, name: &str) -> &'a [u8] {
         .map_or(&b""[..], |h| h.value)
 }
 
-/// The body length of a prepared response, for the access log.
-fn reply_body_len(file: &Option<FileBody>, _len: usize, req: &Request<'_>) -> u64 {
-    match file {
-        Some(f) => f.end - f.start,
-        None if req.method == Method::Head => 0,
-        None => 0,
-    }
-}
-
 fn log_stream(
     registry: &Registry,
     plugins: &mut Workers,
@@ -1259,6 +1250,7 @@ fn respond(
         return Step::Continue;
     }
 
+    let body_bytes = if head_only { 0 } else { reply.body_len() };
     let (len, keep_alive, status) = match reply.done() {
         Some(d) => d,
         None => {
@@ -1270,25 +1262,23 @@ fn respond(
             }
         }
     };
-    let body_len = if head_only {
-        0
-    } else {
-        reply_body_len(&file, len, &req)
-    };
-    let rec = LogRecord {
-        conn: &info,
-        method: req.method.as_str().as_bytes(),
-        target: req.target,
-        minor: req.minor,
-        status: status.code(),
-        bytes: body_len,
-        host: header(&req, "host"),
-        referer: header(&req, "referer"),
-        user_agent: header(&req, "user-agent"),
-        user: cx.user.get(),
-        time: cx.date_secs,
-    };
-    cx.registry.logged(cx.plugins, &rec);
+    if cx.registry.wants_log() {
+        // Only when a logger is configured: the header look-ups cost.
+        let rec = LogRecord {
+            conn: &info,
+            method: req.method.as_str().as_bytes(),
+            target: req.target,
+            minor: req.minor,
+            status: status.code(),
+            bytes: body_bytes,
+            host: header(&req, "host"),
+            referer: header(&req, "referer"),
+            user_agent: header(&req, "user-agent"),
+            user: cx.user.get(),
+            time: cx.date_secs,
+        };
+        cx.registry.logged(cx.plugins, &rec);
+    }
     if status.code() >= 400 {
         cx.shared.errors.fetch_add(1, Ordering::Relaxed);
     }

@@ -541,6 +541,12 @@ pub trait Plugin: Sized + Send + Sync + 'static {
 
     fn logged(&self, _w: &mut Self::Worker, _rec: &LogRecord<'_>) {}
 
+    /// Whether [`Plugin::logged`] wants records at all (a logger that is
+    /// configured). When no plugin does, the engine does not build them.
+    fn wants_log(&self) -> bool {
+        false
+    }
+
     fn closed(&self, _w: &mut Self::Worker, _conn: &ConnInfo) {}
 
     /// About once a second on each worker.
