@@ -9,9 +9,9 @@ mode=${1:-all}
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Debian packages the black-box tests use as real clients.
+# Debian packages the black-box tests use as real peers and tools.
 missing=()
-for tool in curl:curl; do
+for tool in curl:curl chromium:chromium htpasswd:apache2-utils openssl:openssl goaccess:goaccess; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
