@@ -209,6 +209,10 @@ macro_rules! registry {
                 $( #[cfg(feature = $feat)] self.$field.closed(&mut w.$field, conn); )*
             }
 
+            pub fn stop(&self) {
+                $( #[cfg(feature = $feat)] self.$field.stop(); )*
+            }
+
             pub fn reload(&self) {
                 $( #[cfg(feature = $feat)] self.$field.reload(); )*
             }

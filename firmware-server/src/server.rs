@@ -262,6 +262,7 @@ impl Server {
             }
         }
         self.shutdown();
+        self.registry.stop();
         Ok(())
     }
 

@@ -1397,6 +1397,7 @@ fn send_pending(
             let more = c.file.is_some();
             match conn_write(c, &resp[c.out_pos..c.out_len], more) {
                 Ok(n) => {
+                    shared.bytes.fetch_add(n as u64, Ordering::Relaxed);
                     c.out_pos += n;
                     c.deadline = now + limits.send_timeout;
                 }

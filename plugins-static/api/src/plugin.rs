@@ -556,6 +556,10 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     /// plugin caches. Must return quickly.
     fn reload(&self) {}
 
+    /// The server is stopping (process context, after the workers ended):
+    /// remove sockets, flush logs.
+    fn stop(&self) {}
+
     /// A control command addressed to this plugin (`ctl NAME ARGS`), run in
     /// the process context. `None`: not understood.
     fn command(&self, _args: &[&str]) -> Option<Result<String, String>> {
