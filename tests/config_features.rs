@@ -230,7 +230,9 @@ fn gzip_static_plain_without_gzip() {
     }
     let gz = srv.get_with("/app.js", &[("Accept-Encoding", "gzip")]);
     if !vary_has_accept_encoding(&gz) {
-        f.push(format!("gzip variant without Vary: Accept-Encoding\n{gz:?}"));
+        f.push(format!(
+            "gzip variant without Vary: Accept-Encoding\n{gz:?}"
+        ));
     }
     f.finish();
 }
