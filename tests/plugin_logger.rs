@@ -173,6 +173,36 @@ fn common_format_has_no_referer_or_agent() {
     );
 }
 
+#[test]
+fn requests_that_never_parse_are_logged_too() {
+    // Garbage and an over-long head are answered 400/431; the log shows
+    // them with "-" as the request line, so probes are visible.
+    let s = site();
+    let log = s.dir.join("a.log");
+    let srv = start(
+        &s,
+        &format!("access = \"{}\"\nformat = \"common\"\n", path_str(&log)),
+    );
+    let mut c = srv.connect();
+    c.send("GARBAGE\r\n\r\n");
+    assert_eq!(c.read_response().status, 400);
+    let mut c = srv.connect();
+    c.send(format!(
+        "GET /{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(8000)
+    ));
+    assert_eq!(c.read_response().status, 414);
+    let got: Vec<String> = lines(&log, 2).iter().map(|l| undate(l)).collect();
+    assert!(
+        got.contains(&"127.0.0.1 - - [DATE] \"-\" 400 -".to_string()),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&"127.0.0.1 - - [DATE] \"-\" 414 -".to_string()),
+        "{got:?}"
+    );
+}
+
 /// Finds `goaccess`, installing Debian's package when it is missing.
 fn goaccess() -> &'static str {
     let found = || {

@@ -596,6 +596,14 @@ impl Worker {
                     &self.date,
                     self.now + self.limits.send_timeout,
                 );
+                let info = conn_info(&self.listeners, self.id, c);
+                log_unparsed(
+                    &self.registry,
+                    &mut self.plugins,
+                    &info,
+                    HttpError::Timeout,
+                    self.date_secs,
+                );
                 self.drive(idx);
             } else {
                 self.close(idx);
@@ -775,10 +783,26 @@ impl Worker {
             Ok(None) => {
                 let err = request::incomplete_error(&req_area[..c.filled]);
                 fail(c, resp, err, date, now + limits.send_timeout);
+                log_unparsed(
+                    registry,
+                    plugins,
+                    &conn_info(listeners, *id, c),
+                    err,
+                    *date_secs,
+                );
+                shared.errors.fetch_add(1, Ordering::Relaxed);
                 return Step::Continue;
             }
             Err(err) => {
                 fail(c, resp, err, date, now + limits.send_timeout);
+                log_unparsed(
+                    registry,
+                    plugins,
+                    &conn_info(listeners, *id, c),
+                    err,
+                    *date_secs,
+                );
+                shared.errors.fetch_add(1, Ordering::Relaxed);
                 return Step::Continue;
             }
         };
@@ -1067,6 +1091,34 @@ fn header<'a>(req: &Request<'a>, name: &str) -> &'a [u8] {
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case(name))
         .map_or(&b""[..], |h| h.value)
+}
+
+/// Logs a request that never parsed (400, 408, 414, 431): no request
+/// line, the status the client got.
+fn log_unparsed(
+    registry: &Registry,
+    plugins: &mut Workers,
+    info: &ConnInfo,
+    err: HttpError,
+    time: u64,
+) {
+    if !registry.wants_log() {
+        return;
+    }
+    let rec = LogRecord {
+        conn: info,
+        method: b"",
+        target: b"",
+        minor: 1,
+        status: err.status().code(),
+        bytes: 0,
+        host: b"",
+        referer: b"",
+        user_agent: b"",
+        user: None,
+        time,
+    };
+    registry.logged(plugins, &rec);
 }
 
 fn log_stream(

@@ -378,6 +378,13 @@ impl Logger {
 /// gets up to a second to write what the queues still hold.
 impl Drop for Logger {
     fn drop(&mut self) {
+        self.flush_all();
+    }
+}
+
+impl Logger {
+    /// Gives the writer up to a second to write what the queues hold.
+    fn flush_all(&self) {
         let Some(sh) = &self.shared else { return };
         if sh.writer.get().is_none() {
             return;
@@ -451,6 +458,12 @@ impl Plugin for Logger {
         if let Push::Stored { first: true } = q.push(&w.scratch[..n]) {
             w.shared.wake();
         }
+    }
+
+    /// The server stopped (the control plane may keep this plugin alive
+    /// past the end of `run`, so Drop alone is not enough).
+    fn stop(&self) {
+        self.flush_all();
     }
 
     fn reload(&self) {
