@@ -39,3 +39,24 @@ echo "== plugin API shapes (test-only testkit plugin)"
 cargo test -p firmware-server --features testkit --test plugin_shapes
 
 if [ "$mode" = "--host" ]; then exit 0; fi
+
+echo "== cross toolchain (Debian rustc + std source, Zig, qemu-user)"
+as_root board-configs/install-cross-toolchain.sh
+
+# The same black-box suite against cross-built binaries under QEMU user
+# emulation: little-endian ARM and big-endian MIPS (where byte-order bugs
+# show). Plain target builds: the suite asserts the built-in defaults.
+for pair in armv7-unknown-linux-musleabihf:qemu-arm-static mips-unknown-linux-musl:qemu-mips-static; do
+  triple=${pair%%:*}
+  runner=${pair#*:}
+  echo "== $triple: build, black-box suite under $runner, TLS self-test"
+  cargo board --target "$triple"
+  FWS_BIN="$PWD/target/cross/$triple/$triple/release/firmware-server" FWS_RUNNER="$runner" \
+    cargo test -p blackbox
+  cargo board --target "$triple" --test -p fws-tls-selftest
+done
+
+echo "== every board builds"
+for board in ath79-generic mt7621-generic cortex-a7-generic cortex-a53-generic; do
+  cargo board --board "$board"
+done

@@ -33,7 +33,7 @@ pub struct Server {
     registry: Arc<Registry>,
     config_text: String,
     started: Instant,
-    refused: Arc<std::sync::atomic::AtomicU64>,
+    refused: Arc<fws_api::atomic::AtomicU64>,
     threads: Vec<JoinHandle<()>>,
     poller: Arc<Poller>,
     stop: Arc<AtomicBool>,
@@ -157,7 +157,7 @@ impl Server {
             registry,
             config_text,
             started: Instant::now(),
-            refused: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            refused: Arc::new(fws_api::atomic::AtomicU64::new(0)),
             threads,
             poller,
             stop,
@@ -347,7 +347,7 @@ struct ControlPlane {
     registry: Arc<Registry>,
     config_text: String,
     started: Instant,
-    refused: Arc<std::sync::atomic::AtomicU64>,
+    refused: Arc<fws_api::atomic::AtomicU64>,
 }
 
 impl Control for ControlPlane {

@@ -12,6 +12,7 @@
 //! this crate; nothing here depends on them.
 #![forbid(unsafe_code)]
 
+pub mod atomic;
 pub mod doc;
 pub mod http;
 pub mod plugin;

@@ -12,7 +12,9 @@
 //! of the line; under a writer draining continuously no line was dropped
 //! for contention in 10^6 pushes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+
+use fws_api::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 /// How often a producer retries a lock the writer holds before dropping:

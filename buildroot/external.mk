@@ -1,0 +1,1 @@
+include $(sort $(wildcard $(BR2_EXTERNAL_FIRMWARE_SERVER_PATH)/package/*/*.mk))
