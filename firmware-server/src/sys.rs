@@ -313,6 +313,62 @@ pub fn open_beneath(dir: BorrowedFd<'_>, rel_nul: &[u8]) -> io::Result<Option<Ow
     Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }))
 }
 
+/// A zero-filled anonymous mapping (the worker's buffer pool). Its pages
+/// cost no resident memory until first touched, whatever the C library's
+/// `calloc` does (musl's writes the zeroes, making the whole pool resident
+/// at start).
+pub struct Region {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the region is plain memory owned by one Region; access goes
+// through &self / &mut self like a Box<[u8]>.
+unsafe impl Send for Region {}
+// SAFETY: as above; shared references only read.
+unsafe impl Sync for Region {}
+
+impl Region {
+    pub fn new(len: usize) -> io::Result<Region> {
+        if len == 0 {
+            return Ok(Region {
+                ptr: std::ptr::NonNull::dangling().as_ptr(),
+                len: 0,
+            });
+        }
+        // SAFETY: an anonymous private mapping with no address hint.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Region { ptr: p.cast(), len })
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: ptr is valid for len bytes (zero-filled by the kernel) for
+        // the life of self, and &mut self gives exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: ptr/len are exactly the mapping made in `new`.
+            unsafe { libc::munmap(self.ptr.cast(), self.len) };
+        }
+    }
+}
+
 /// What the engine needs of `fstat`.
 #[derive(Debug, Clone, Copy)]
 pub struct FileInfo {

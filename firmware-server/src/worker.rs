@@ -120,10 +120,10 @@ pub struct Limits {
     pub file_cache_ttl: Duration,
 }
 
-/// A fixed pool of request buffers in one allocation. The allocation is
-/// zeroed lazily by the OS, so untouched buffers cost no resident memory.
+/// A fixed pool of request buffers in one anonymous mapping, zeroed lazily
+/// by the kernel, so untouched buffers cost no resident memory.
 struct Pool {
-    mem: Box<[u8]>,
+    mem: sys::Region,
     stride: usize,
     req: usize,
     free: Vec<u32>,
@@ -133,7 +133,10 @@ impl Pool {
     fn new(count: usize, req: usize) -> Pool {
         let stride = req + RESPONSE_AREA;
         Pool {
-            mem: vec![0u8; stride * count].into_boxed_slice(),
+            mem: sys::Region::new(stride * count).unwrap_or_else(|e| {
+                log::error!("cannot map the buffer pool ({} bytes): {e}", stride * count);
+                std::process::exit(1)
+            }),
             stride,
             req,
             free: (0..count as u32).rev().collect(),
@@ -143,7 +146,8 @@ impl Pool {
     /// The request area and the response area of buffer `id`.
     fn split(&mut self, id: u32) -> (&mut [u8], &mut [u8]) {
         let start = id as usize * self.stride;
-        let (req, resp) = self.mem[start..start + self.stride].split_at_mut(self.req);
+        let (req, resp) =
+            self.mem.as_mut_slice()[start..start + self.stride].split_at_mut(self.req);
         (req, resp)
     }
 }

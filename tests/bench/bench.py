@@ -298,11 +298,14 @@ def main():
 
     started = time.time()
     workdir = tempfile.mkdtemp(prefix="fws-bench-")
+    # nginx's worker runs unprivileged: the docroot must be world-readable.
+    os.chmod(workdir, 0o755)
     docroot = os.path.join(workdir, "www")
-    os.makedirs(docroot)
+    os.makedirs(docroot, mode=0o755)
     for name, size in (("1k.bin", 1024), ("200k.bin", 200 * 1024), ("1m.bin", 1024 * 1024)):
         with open(os.path.join(docroot, name), "wb") as f:
             f.write(os.urandom(size))
+        os.chmod(os.path.join(docroot, name), 0o644)
 
     servers = args.servers.split(",")
     scenarios = args.scenarios.split(",")
