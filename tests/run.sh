@@ -56,7 +56,7 @@ for pair in armv7-unknown-linux-musleabihf:qemu-arm-static mips-unknown-linux-mu
   cargo board --target "$triple" --test -p fws-tls-selftest
 done
 
-echo "== every board builds"
-for board in ath79-generic mt7621-generic cortex-a7-generic cortex-a53-generic; do
+echo "== the boards CI covers build (mt7621-generic and cortex-a53-generic: cargo board --board NAME)"
+for board in ath79-generic cortex-a7-generic; do
   cargo board --board "$board"
 done
