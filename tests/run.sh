@@ -25,10 +25,15 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
-echo "== feature matrix: the bare engine, each plugin alone, everything"
-cargo build -q -p firmware-server --no-default-features
+echo "== feature matrix: the bare engine, each plugin alone (each tested), everything"
+matrix="$PWD/target/matrix"
+CARGO_TARGET_DIR="$matrix" cargo build -q -p firmware-server --no-default-features
+FWS_BIN="$matrix/debug/firmware-server" cargo test -q -p blackbox \
+  --test cli --test http --test errors --test static_files --test traversal \
+  --test conditional --test range --test config_features --test lifecycle --test curl
 for plugin in access auth dirlisting logger ctl; do
-  cargo build -q -p firmware-server --no-default-features --features "$plugin"
+  CARGO_TARGET_DIR="$matrix" cargo build -q -p firmware-server --no-default-features --features "$plugin"
+  FWS_BIN="$matrix/debug/firmware-server" cargo test -q -p blackbox --test "plugin_$plugin"
 done
 cargo build -q -p firmware-server --all-features
 
