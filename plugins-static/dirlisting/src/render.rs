@@ -14,6 +14,7 @@
 use std::io::Write;
 
 use crate::scan::{Entry, Kind};
+use fws_api::http::request::trim;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -363,18 +364,6 @@ pub fn wants_json<'a>(accept: impl Iterator<Item = &'a [u8]>) -> bool {
         (Some((jq, jp)), Some((hq, hp))) => jq > hq || (jq == hq && jp < hp),
         (None, _) => false,
     }
-}
-
-fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(start, |i| i + 1);
-    &v[start..end]
 }
 
 /// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`, in
