@@ -750,21 +750,14 @@ impl Worker {
         }
         let (req_area, resp) = pool.split(c.buf);
         while c.readable && c.filled < req_area.len() {
-            let space = req_area.len() - c.filled;
-            match conn_read(c, idx_buf(req_area, c.filled)) {
-                Ok(0) => return Step::Close,
-                Ok(n) => {
+            let from = c.filled;
+            match read_some(c, &mut req_area[from..]) {
+                Err(()) => return Step::Close,
+                Ok(Some(n)) => {
                     c.filled += n;
                     c.unparsed = true;
-                    if n < space && c.transport.is_none() {
-                        // A short read drained the socket; the next bytes
-                        // bring a new edge.
-                        c.readable = false;
-                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.readable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Step::Close,
+                Ok(None) => {}
             }
         }
         let (now, limits) = (*now, *limits);
@@ -867,19 +860,8 @@ impl Worker {
             if !c.readable {
                 return Step::Wait;
             }
-            match conn_read(c, req_area) {
-                Ok(0) => return Step::Close,
-                Ok(n) => {
-                    c.pos = 0;
-                    c.filled = n;
-                    c.deadline = *now + limits.header_timeout;
-                    if n < req_area.len() && c.transport.is_none() {
-                        c.readable = false;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.readable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Step::Close,
+            if refill_body(c, req_area, *now + limits.header_timeout).is_err() {
+                return Step::Close;
             }
         }
     }
@@ -979,24 +961,10 @@ impl Worker {
                         }
                         Ok(BodyPiece::NeedMore) => {
                             if c.readable {
-                                match conn_read(c, req_area) {
-                                    Ok(0) => return Step::Close,
-                                    Ok(n) => {
-                                        c.pos = 0;
-                                        c.filled = n;
-                                        c.deadline = *now + limits.header_timeout;
-                                        if n < req_area.len() && c.transport.is_none() {
-                                            c.readable = false;
-                                        }
-                                        progress = true;
-                                    }
-                                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                                        c.readable = false
-                                    }
-                                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                                        progress = true
-                                    }
-                                    Err(_) => return Step::Close,
+                                match refill_body(c, req_area, *now + limits.header_timeout) {
+                                    Err(()) => return Step::Close,
+                                    // Bytes, or an interrupted read to retry.
+                                    Ok(got) => progress |= got || c.readable,
                                 }
                             }
                         }
@@ -1072,24 +1040,54 @@ impl Worker {
             if !c.readable {
                 return Step::Wait;
             }
-            match conn_read(c, &mut sink) {
-                Ok(0) => return Step::Close,
-                Ok(n) => {
+            match read_some(c, &mut sink) {
+                Err(()) => return Step::Close,
+                Ok(Some(n)) => {
                     c.lingered = c.lingered.saturating_add(n as u32);
                     if c.lingered > LINGER_MAX_BYTES {
                         return Step::Close;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.readable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Step::Close,
+                Ok(None) => {}
             }
         }
     }
 }
 
-fn idx_buf(area: &mut [u8], from: usize) -> &mut [u8] {
-    &mut area[from..]
+/// One read from the client into `buf`: `Ok(Some(n))` bytes arrived,
+/// `Ok(None)` nothing now (`c.readable` is cleared once the socket is
+/// drained; an interrupted read leaves it set), `Err(())` end of stream or
+/// a broken connection.
+fn read_some(c: &mut Conn, buf: &mut [u8]) -> Result<Option<usize>, ()> {
+    match conn_read(c, buf) {
+        Ok(0) => Err(()),
+        Ok(n) => {
+            if n < buf.len() && c.transport.is_none() {
+                // A short read drained the socket; the next bytes bring a
+                // new edge.
+                c.readable = false;
+            }
+            Ok(Some(n))
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            c.readable = false;
+            Ok(None)
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+        Err(_) => Err(()),
+    }
+}
+
+/// Reads the next request-body bytes into the emptied request area and
+/// moves the read deadline; `Ok(true)` when bytes arrived.
+fn refill_body(c: &mut Conn, area: &mut [u8], deadline: Instant) -> Result<bool, ()> {
+    let Some(n) = read_some(c, area)? else {
+        return Ok(false);
+    };
+    c.pos = 0;
+    c.filled = n;
+    c.deadline = deadline;
+    Ok(true)
 }
 
 fn header<'a>(req: &Request<'a>, name: &str) -> &'a [u8] {
