@@ -117,18 +117,6 @@ impl Site {
         0
     }
 
-    /// Docroot paths, default first (what plugins are told at init).
-    pub fn root_paths(&self) -> Vec<std::path::PathBuf> {
-        self.roots
-            .iter()
-            .map(|r| {
-                std::path::PathBuf::from(
-                    <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&r.canon),
-                )
-            })
-            .collect()
-    }
-
     fn content_type(&self, name: &[u8]) -> &[u8] {
         if let Some(ext) = mime::extension(name) {
             for (e, t) in &self.mime_extra {

@@ -331,14 +331,6 @@ impl Server {
             }
         }
     }
-
-    /// Requests served so far, summed over the workers.
-    pub fn requests(&self) -> u64 {
-        self.workers
-            .iter()
-            .map(|w| w.requests.load(Ordering::Relaxed))
-            .sum()
-    }
 }
 
 /// What the process-context plugins (the control socket) see of the server.

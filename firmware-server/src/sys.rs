@@ -11,7 +11,7 @@
 use std::io;
 use std::mem::{size_of, MaybeUninit};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
@@ -543,11 +543,6 @@ pub fn ignore_sigpipe() {
 /// Reads pending signal numbers from the pipe into `out`.
 pub fn read_signals(fd: BorrowedFd<'_>, out: &mut [u8]) -> usize {
     read(fd, out).unwrap_or(0)
-}
-
-/// Borrow helper for `Option<OwnedFd>` fields.
-pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
-    fd.as_fd()
 }
 
 /// Number of CPUs available to this process.
