@@ -1202,6 +1202,7 @@ fn respond(
     let mut file = None;
     let mut stream: Option<Box<dyn Stream>> = None;
     {
+        let peer = c.transport.as_deref().map(|t| t.peer()).unwrap_or_default();
         let path = norm.as_ref().ok().map(|n| &cx.scratch.norm[..n.len]);
         // A copy of the path for the exchange: the static handler needs
         // the scratch space mutably afterwards.
@@ -1212,6 +1213,7 @@ fn respond(
             path,
             user: cx.user,
             date: cx.date,
+            peer,
         };
         let mut done = match cx.registry.request(cx.plugins, &mut x, &mut reply) {
             Verdict::Continue => false,
@@ -1243,6 +1245,7 @@ fn respond(
                             path,
                             user: cx.user,
                             date: cx.date,
+                            peer,
                         };
                         match cx.registry.directory(cx.plugins, &mut x, dir, &mut reply) {
                             Content::Decline => reply.error(HttpError::Forbidden),

@@ -6,7 +6,27 @@ use std::path::PathBuf;
 
 use log::LevelFilter;
 
-use super::{check_listen, parse_level, Config, CONNECTIONS_MAX, LEVELS, WORKERS_MAX};
+use fws_api::doc::{Entry, Table, Value};
+
+use super::{
+    check_listen, parse_level, Config, PluginSection, CONNECTIONS_MAX, LEVELS, WORKERS_MAX,
+};
+
+/// Options that belong to a plugin: `(flag, plugin, key)`. Each use of a
+/// flag adds its value to the list `key` of a section named after the plugin
+/// (file `<command line>`), which the plugin receives after the sections of
+/// the config files. A flag whose plugin is not compiled in is an error.
+pub const PLUGIN_OPTIONS: &[(&str, &str, &str)] = &[
+    ("--cgi", "cgi", "prefix"),
+    ("--cgi-interpreter", "cgi", "interpreter"),
+    ("--fastcgi", "fastcgi", "route"),
+    ("--tls-listen", "tls", "listen"),
+    ("--cert", "tls", "cert"),
+    ("--key", "tls", "key"),
+];
+
+/// The file name plugin sections from the command line are reported under.
+pub const CLI_FILE: &str = "<command line>";
 
 pub const USAGE: &str = "\
 Usage: firmware-server [OPTIONS]
@@ -25,6 +45,16 @@ Options:
                          configuration and exit (errors: exit 1)
   -V, --version          print the version and exit
   -h, --help             print this help and exit
+
+Plugin options (each needs its plugin compiled in; repeatable):
+  --cgi PREFIX           run files under this URL prefix as CGI scripts
+  --cgi-interpreter .EXT=PROGRAM
+                         run CGI files ending in .EXT with PROGRAM
+  --fastcgi ROUTE=ADDR   send requests for ROUTE (.ext or /prefix) to the
+                         FastCGI server ADDR (unix:PATH or HOST:PORT)
+  --tls-listen ADDR:PORT HTTPS listener
+  --cert FILE            TLS certificate chain (PEM)
+  --key FILE             TLS private key (PEM)
 
 Both --option VALUE and --option=VALUE are accepted.
 ";
@@ -46,6 +76,8 @@ pub struct Cli {
     pub max_connections: Option<usize>,
     pub log_level: Option<LevelFilter>,
     pub check_config: bool,
+    /// Plugin options in order: (index into [`PLUGIN_OPTIONS`], value).
+    pub plugin_options: Vec<(usize, String)>,
 }
 
 /// Parses the arguments (without argv[0]). `--help`/`--version` return at once.
@@ -55,10 +87,17 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (name, inline) = split_inline(&arg);
-        let takes_value = matches!(
-            name.as_str(),
-            "--listen" | "--root" | "--config" | "--workers" | "--max-connections" | "--log-level"
-        );
+        let plugin_option = PLUGIN_OPTIONS.iter().position(|o| o.0 == name);
+        let takes_value = plugin_option.is_some()
+            || matches!(
+                name.as_str(),
+                "--listen"
+                    | "--root"
+                    | "--config"
+                    | "--workers"
+                    | "--max-connections"
+                    | "--log-level"
+            );
         let value = if takes_value {
             match inline.or_else(|| args.next()) {
                 Some(v) => v,
@@ -72,6 +111,14 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, 
             }
             OsString::new()
         };
+        if let Some(i) = plugin_option {
+            let s = text(&value);
+            if s.is_empty() {
+                return Err(format!("{name}: expected a value, got ''"));
+            }
+            cli.plugin_options.push((i, s));
+            continue;
+        }
         match name.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
@@ -210,8 +257,54 @@ impl Cli {
                 )
             });
         }
+        new.plugin_sections.extend(self.plugin_sections()?);
         *cfg = new;
         Ok(())
+    }
+
+    /// One section per plugin named by a plugin option, in order of first
+    /// use; each key holds the list of its values.
+    fn plugin_sections(&self) -> Result<Vec<PluginSection>, String> {
+        let mut out: Vec<PluginSection> = Vec::new();
+        for (i, value) in &self.plugin_options {
+            let (flag, plugin, key) = PLUGIN_OPTIONS[*i];
+            if !crate::plugins::enabled(plugin) {
+                return Err(format!(
+                    "{flag}: the {plugin} plugin is not compiled into this build \
+                     (Cargo feature '{plugin}')"
+                ));
+            }
+            let pos = match out.iter().position(|s| s.plugin == plugin) {
+                Some(p) => p,
+                None => {
+                    out.push(PluginSection {
+                        plugin: plugin.to_string(),
+                        file: CLI_FILE.to_string(),
+                        table: Table {
+                            name: plugin.to_string(),
+                            array: false,
+                            line: 0,
+                            entries: Vec::new(),
+                        },
+                    });
+                    out.len() - 1
+                }
+            };
+            let entries = &mut out[pos].table.entries;
+            let v = Value::Str(value.clone());
+            match entries.iter_mut().find(|e| e.key == key) {
+                Some(Entry {
+                    value: Value::List(items),
+                    ..
+                }) => items.push(v),
+                _ => entries.push(Entry {
+                    key: key.to_string(),
+                    value: Value::List(vec![v]),
+                    line: 0,
+                }),
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -232,6 +325,49 @@ mod tests {
 
     fn err(args: &[&str]) -> String {
         parse(args).expect_err("should fail")
+    }
+
+    #[test]
+    fn plugin_options_become_a_section_per_plugin() {
+        let c = run(&[
+            "--cgi",
+            "/cgi-bin",
+            "--cgi-interpreter=.sh=/bin/sh",
+            "--cgi=/x",
+        ]);
+        let mut cfg = Config::default();
+        let applied = c.apply(&mut cfg);
+        if !crate::plugins::enabled("cgi") {
+            assert_eq!(
+                applied.unwrap_err(),
+                "--cgi: the cgi plugin is not compiled into this build (Cargo feature 'cgi')"
+            );
+            assert!(cfg.plugin_sections.is_empty());
+            return;
+        }
+        applied.unwrap();
+        let sec = cfg.plugin_sections.last().unwrap();
+        assert_eq!((sec.plugin.as_str(), sec.file.as_str()), ("cgi", CLI_FILE));
+        let list = |key: &str| match &sec
+            .table
+            .entries
+            .iter()
+            .find(|e| e.key == key)
+            .unwrap()
+            .value
+        {
+            Value::List(v) => v.clone(),
+            other => panic!("{other:?}"),
+        };
+        let s = |v: &str| Value::Str(v.into());
+        assert_eq!(list("prefix"), vec![s("/cgi-bin"), s("/x")]);
+        assert_eq!(list("interpreter"), vec![s(".sh=/bin/sh")]);
+    }
+
+    #[test]
+    fn plugin_options_need_a_value() {
+        assert_eq!(err(&["--cgi"]), "option '--cgi' needs a value (see --help)");
+        assert_eq!(err(&["--cert="]), "--cert: expected a value, got ''");
     }
 
     #[test]
@@ -264,6 +400,7 @@ mod tests {
                 max_connections: Some(100),
                 log_level: Some(LevelFilter::Debug),
                 check_config: true,
+                plugin_options: Vec::new(),
             }
         );
         // Last one wins for single-valued options; values may start with '-' or contain '='.

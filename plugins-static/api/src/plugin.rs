@@ -110,6 +110,42 @@ pub struct Exchange<'r, 'a> {
     /// Set by an authentication plugin; read by later stages (logger, CGI).
     pub user: &'r mut User,
     pub date: &'r [u8; 29],
+    /// What the connection's transport (TLS) knows about the client.
+    pub peer: Peer<'r>,
+}
+
+/// What a secure transport established about the client, for later stages
+/// (auth, CGI's `SSL_CLIENT_*`). Plain connections have the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Peer<'a> {
+    /// The server name the client asked for (SNI).
+    pub server_name: Option<&'a str>,
+    /// The client certificate's subject (RFC 4514 form), when one was given.
+    pub subject: Option<&'a str>,
+    pub verify: ClientVerify,
+}
+
+/// The outcome of client-certificate verification (`SSL_CLIENT_VERIFY`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientVerify {
+    /// No certificate was asked for or given.
+    #[default]
+    None,
+    /// A certificate was given and verified against the configured CAs.
+    Success,
+    /// A certificate was given but did not verify (optional mode only).
+    Failed,
+}
+
+impl ClientVerify {
+    /// The CGI value: `NONE`, `SUCCESS` or `FAILED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientVerify::None => "NONE",
+            ClientVerify::Success => "SUCCESS",
+            ClientVerify::Failed => "FAILED",
+        }
+    }
 }
 
 /// The authenticated user name of a request (bounded, no allocation).
@@ -469,6 +505,10 @@ pub trait Transport: Send {
     /// Whether file bodies may bypass the transport with `sendfile`.
     fn can_sendfile(&self) -> bool {
         false
+    }
+    /// What the transport knows about the client (SNI, client certificate).
+    fn peer(&self) -> Peer<'_> {
+        Peer::default()
     }
 }
 

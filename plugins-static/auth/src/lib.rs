@@ -537,6 +537,7 @@ mod tests {
             path: path.map(|n| &norm[..n]),
             user: &mut user,
             date: &date,
+            peer: Default::default(),
         };
         let mut buf = [0u8; 2048];
         let mut reply = Reply::new(&mut buf, &date, true, 1, false);
