@@ -6,6 +6,7 @@
 //! cargo board --board ath79-generic            # release build with the board's defaults baked in
 //! cargo board --board mt7621-generic --features tls,cgi --debug
 //! cargo board --target armv7-unknown-linux-musleabihf   # plain build, no board defaults
+//! cargo board --target mips-unknown-linux-musl --no-default-features   # the bare engine
 //! cargo board --list
 //! cargo board --target mips-unknown-linux-musl --test -p fws-tls-selftest   # tests under QEMU
 //! ```
@@ -35,13 +36,16 @@ use std::process::{Command, ExitCode};
 
 const USAGE: &str = "\
 usage: cargo board --board NAME [--features F1,F2] [--debug] [--dry-run]
-       cargo board --target TRIPLE [--features F1,F2] [--debug] [--dry-run]
+       cargo board --target TRIPLE [--no-default-features] [--features F1,F2] [--debug] [--dry-run]
        cargo board (--board NAME | --target TRIPLE) --test [-p PACKAGE] [-- TEST-ARGS]
        cargo board --list
 
   --board NAME      build for board-configs/NAME.toml: its target, CPU, features and server defaults
   --target TRIPLE   plain build for a target triple, without board defaults
   --features LIST   extra cargo features of firmware-server (comma or space separated; repeatable)
+  --no-default-features
+                    with --target: leave out the crate's default plugins (the bare engine plus
+                    --features); a board's build always has them off (its list is complete)
   --debug           dev profile instead of release
   --dry-run         print the environment and command instead of running them
   --test            run the tests of PACKAGE (default firmware-server) under QEMU (dev profile)
@@ -67,6 +71,8 @@ enum Mode {
 struct Args {
     mode: Mode,
     features: Vec<String>,
+    /// `--no-default-features`: the crate's default plugins left out.
+    no_default_features: bool,
     debug: bool,
     dry_run: bool,
     /// Run tests (of `package`) instead of building the server.
@@ -80,6 +86,7 @@ struct Args {
 fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, String> {
     let mut mode = None;
     let mut features = Vec::new();
+    let mut no_default_features = false;
     let mut debug = false;
     let mut dry_run = false;
     let mut test = false;
@@ -152,6 +159,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, String> {
                     }
                 }
             }
+            "--no-default-features" => no_default_features = true,
             "--debug" => debug = true,
             "--release" => debug = false,
             "--dry-run" => dry_run = true,
@@ -179,9 +187,16 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, String> {
     if test && matches!(mode, Mode::List | Mode::Help) {
         return Err("--test needs --board NAME or --target TRIPLE".into());
     }
+    if no_default_features && matches!(mode, Mode::List | Mode::Help) {
+        return Err("--no-default-features needs --board NAME or --target TRIPLE".into());
+    }
+    if no_default_features && test {
+        return Err("--no-default-features goes with a build, not --test".into());
+    }
     Ok(Args {
         mode,
         features,
+        no_default_features,
         debug,
         dry_run,
         test,
@@ -234,8 +249,12 @@ const CLEARED_ENV: &[&str] = &[
 /// What cargo is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action<'a> {
-    /// Build the firmware-server binary (release unless `debug`).
-    Build { debug: bool },
+    /// Build the firmware-server binary (release unless `debug`; without the crate's default
+    /// features if `no_default_features`).
+    Build {
+        debug: bool,
+        no_default_features: bool,
+    },
     /// Run a package's tests under the target's runner (dev profile).
     Test {
         package: &'a str,
@@ -252,7 +271,7 @@ fn plan(
     action: Action<'_>,
     path_env: Option<&OsString>,
 ) -> Plan {
-    let debug = !matches!(action, Action::Build { debug: false });
+    let debug = !matches!(action, Action::Build { debug: false, .. });
     let target_dir = root.join("target").join("cross").join(target);
     let profile_dir = if debug { "debug" } else { "release" };
     let artifact = target_dir
@@ -291,7 +310,7 @@ fn plan(
 
     let mut args = Vec::new();
     match action {
-        Action::Build { debug } => {
+        Action::Build { debug, .. } => {
             args.push("build".to_string());
             if !debug {
                 args.push("--release".into());
@@ -317,8 +336,14 @@ fn plan(
         Action::Test { package, .. } => args.push(package.into()),
     }
     // A board's feature list is the whole plugin set: cargo's default features are off.
-    if board.is_some() && matches!(action, Action::Build { .. }) {
-        args.push("--no-default-features".into());
+    if let Action::Build {
+        no_default_features,
+        ..
+    } = action
+    {
+        if no_default_features || board.is_some() {
+            args.push("--no-default-features".into());
+        }
     }
     if !features.is_empty() {
         args.push("--features".into());
@@ -501,7 +526,10 @@ fn run(args: Args) -> Result<(), String> {
             passthrough: &args.passthrough,
         }
     } else {
-        Action::Build { debug: args.debug }
+        Action::Build {
+            debug: args.debug,
+            no_default_features: args.no_default_features,
+        }
     };
     let plan = plan(
         &root,
@@ -575,12 +603,18 @@ fn run(args: Args) -> Result<(), String> {
     if let Some(c) = &plan.cpu {
         println!("cpu: {c}");
     }
+    // A plain target build without --no-default-features also has the crate's defaults.
+    let mut shown = Vec::new();
+    if board_name.is_none() && !args.no_default_features {
+        shown.push("default".to_string());
+    }
+    shown.extend(plan.features.iter().cloned());
     println!(
         "features: {}",
-        if plan.features.is_empty() {
+        if shown.is_empty() {
             "(none)".to_string()
         } else {
-            plan.features.join(",")
+            shown.join(",")
         }
     );
     println!("profile: {}", if args.debug { "dev" } else { "release" });
@@ -694,7 +728,10 @@ mod tests {
             Some("mips32r2"),
             Some(("ath79-generic", file)),
             &["tls".to_string()],
-            Action::Build { debug: false },
+            Action::Build {
+                debug: false,
+                no_default_features: false,
+            },
             Some(&path),
         );
         assert_eq!(pl.program, "cargo-zigbuild");
@@ -755,7 +792,10 @@ mod tests {
             None,
             None,
             &[],
-            Action::Build { debug: true },
+            Action::Build {
+                debug: true,
+                no_default_features: false,
+            },
             None,
         );
         assert!(pl.args.contains(&"-Zbuild-std".to_string()));
@@ -770,6 +810,41 @@ mod tests {
         assert!(pl
             .artifact
             .ends_with("armv7-unknown-linux-musleabihf/debug/firmware-server"));
+    }
+
+    #[test]
+    fn plan_for_bare_target() {
+        let a = p(&[
+            "--target",
+            "mipsel-unknown-linux-musl",
+            "--no-default-features",
+            "--features",
+            "logger",
+        ])
+        .unwrap();
+        assert!(a.no_default_features);
+        let pl = plan(
+            Path::new("/r"),
+            "mipsel-unknown-linux-musl",
+            None,
+            None,
+            &a.features,
+            Action::Build {
+                debug: false,
+                no_default_features: a.no_default_features,
+            },
+            None,
+        );
+        let args = pl.args.join(" ");
+        assert!(
+            args.contains(
+                "-p firmware-server --bin firmware-server --no-default-features --features logger"
+            ),
+            "{args}"
+        );
+        assert!(p(&["--list", "--no-default-features"])
+            .unwrap_err()
+            .contains("--no-default-features needs"));
     }
 
     #[test]
