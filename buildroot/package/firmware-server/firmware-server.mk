@@ -69,6 +69,24 @@ FIRMWARE_SERVER_BOARD = $(call qstrip,$(BR2_PACKAGE_FIRMWARE_SERVER_BOARD))
 ifneq ($(FIRMWARE_SERVER_BOARD),)
 FIRMWARE_SERVER_CARGO_ENV += \
 	FWS_BOARD_CONFIG=$(FIRMWARE_SERVER_SRCDIR)board-configs/$(FIRMWARE_SERVER_BOARD).toml
+
+# A board file's plugin sections ([logger], [ctl], ...) need those plugins:
+# without them the binary refuses its own defaults at start. Fail at extract
+# time instead, naming the option to select.
+define FIRMWARE_SERVER_CHECK_BOARD_PLUGINS
+	test -f $(@D)/board-configs/$(FIRMWARE_SERVER_BOARD).toml || { \
+		echo "firmware-server: no board-configs/$(FIRMWARE_SERVER_BOARD).toml"; exit 1; }
+	for s in $$(sed -n 's/^\[\([a-z0-9_]*\)\].*/\1/p' \
+			$(@D)/board-configs/$(FIRMWARE_SERVER_BOARD).toml); do \
+		case " board server mime $(strip $(FIRMWARE_SERVER_FEATURES)) " in \
+		*" $$s "*) ;; \
+		*) echo "firmware-server: board $(FIRMWARE_SERVER_BOARD) configures [$$s]:" \
+			"select BR2_PACKAGE_FIRMWARE_SERVER_$$(echo $$s | tr a-z A-Z)"; \
+			exit 1 ;; \
+		esac; \
+	done
+endef
+FIRMWARE_SERVER_POST_RSYNC_HOOKS += FIRMWARE_SERVER_CHECK_BOARD_PLUGINS
 endif
 
 # A local source is rsynced, not downloaded, so the cargo download step does
