@@ -65,3 +65,10 @@ echo "== the boards CI covers build (mt7621-generic and cortex-a53-generic: carg
 for board in ath79-generic cortex-a7-generic; do
   cargo board --board "$board"
 done
+
+# Full-system boot (board-configs/qemu-system/boot.sh): the cortex-a7-generic
+# build just made, under qemu-system-arm with Debian's armmp kernel; a page,
+# a 404, a range, RSS idle and with 200 keep-alive connections. About a
+# minute with downloads; aarch64 and mipsel: `boot.sh all` (README).
+echo "== full-system boot: armv7 (ARM virt) under qemu-system"
+board-configs/qemu-system/boot.sh armv7

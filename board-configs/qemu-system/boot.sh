@@ -27,8 +27,8 @@
 #
 # Downloads (apt, once, into target/qemu-system/): the kernel and busybox-static
 # packages of the guest's Debian architecture (`dpkg --add-architecture` and
-# `apt-get update` when missing: needs root), and qemu-system itself when it
-# is not installed. Needs: the cross toolchain (board-configs/install-cross-toolchain.sh),
+# `apt-get update` when missing, through sudo when not root), and qemu-system
+# itself when it is not installed. Needs: the cross toolchain (board-configs/install-cross-toolchain.sh),
 # curl, python3, cpio, gzip.
 set -euo pipefail
 
@@ -38,7 +38,7 @@ cache=$root/target/qemu-system
 load=200
 build=1
 targets=()
-usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 while [ $# -gt 0 ]; do
   case $1 in
     --load) if [ $# -lt 2 ] || ! [[ $2 =~ ^[0-9]+$ ]]; then echo "boot.sh: --load needs a number" >&2; exit 2; fi
@@ -54,6 +54,12 @@ done
 [ ${#targets[@]} -gt 0 ] || targets=(armv7 aarch64 mipsel)
 
 log() { echo "boot.sh: $*" >&2; }
+# apt's system changes (architectures, package lists, qemu's libraries) need root.
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else die "needs root for: $*"; fi
+}
 die() { log "$*"; exit 1; }
 for p in curl python3 cpio gzip apt-get dpkg-deb; do
   command -v "$p" >/dev/null || die "$p is missing"
@@ -88,14 +94,12 @@ describe() {
 ensure_arch() {
   local a=$1
   if ! dpkg --print-foreign-architectures | grep -qx "$a"; then
-    [ "$(id -u)" = 0 ] || die "Debian architecture $a is not enabled: run as root, or 'dpkg --add-architecture $a && apt-get update'"
     log "enabling Debian architecture $a"
-    dpkg --add-architecture "$a"
+    as_root dpkg --add-architecture "$a"
   fi
   if ! apt-cache show "$kmeta:$a" >/dev/null 2>&1; then
-    [ "$(id -u)" = 0 ] || die "apt has no package lists for $a: run 'apt-get update' as root"
     log "apt-get update (package lists for $a)"
-    timeout 300 apt-get update -q >/dev/null || log "apt-get update reported errors (continuing with what it got)"
+    as_root timeout 300 apt-get update -q >/dev/null || log "apt-get update reported errors (continuing with what it got)"
     apt-cache show "$kmeta:$a" >/dev/null 2>&1 || die "apt has no $kmeta:$a"
   fi
 }
@@ -136,9 +140,8 @@ qemu_bin() {
     fetch_deb qemu-system-data:all "$dir"
   fi
   if ldd "$dir/usr/bin/$q" | grep -q "not found"; then
-    [ "$(id -u)" = 0 ] || die "$q needs libraries: apt-get install libfdt1 libcapstone4 libpmem1 librdmacm1 libibverbs1 libslirp0 libvdeplug2"
     log "installing qemu-system's libraries"
-    timeout 600 apt-get install -y -q --no-install-recommends libfdt1 libcapstone4 libpmem1 \
+    as_root timeout 600 env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libfdt1 libcapstone4 libpmem1 \
       librdmacm1 libibverbs1 libslirp0 libvdeplug2 >/dev/null
     ! ldd "$dir/usr/bin/$q" | grep "not found" || die "$q still misses libraries"
   fi

@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     --target=*) v=${1#--target=}
               if [ "$v" = all ]; then read -ra t <<<"$all_targets"; targets+=("${t[@]}"); else targets+=("$v"); fi
               shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     -*) echo "sizes.sh: unknown option $1" >&2; exit 2 ;;
     *) builds+=("$1"); shift ;;
   esac
