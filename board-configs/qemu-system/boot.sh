@@ -7,7 +7,7 @@
 #
 #   armv7    board cortex-a7-generic   qemu-system-arm -M virt -cpu cortex-a7 -smp 2, Debian armmp kernel
 #   aarch64  board cortex-a53-generic  qemu-system-aarch64 -M virt -cpu cortex-a53 -smp 2, cloud-arm64 kernel
-#   mipsel   board mt7621-generic      qemu-system-mipsel -M malta (24Kf, 1 CPU), 4kc-malta kernel
+#   mipsel   board mt7621-generic      qemu-system-mipsel -M malta (24Kc, 1 CPU), 4kc-malta kernel
 #   (No big-endian MIPS: Debian 12 has no `mips` architecture, hence no
 #   big-endian kernel; the mips build is tested under qemu-mips-static.)
 #
@@ -20,16 +20,19 @@
 # eth0, starts the server with no arguments and writes the server's
 # /proc/PID/status (VmRSS, VmHWM, threads), its descriptor count and the
 # guest's MemAvailable to /www/guest/status.txt every second. The host checks
-# a page, a 404, a range request and reads the RSS; then (--load N, default
+# that the effective configuration (--check-config in the guest) has the
+# board's values, a page, a 404, a range request and reads the RSS; then (--load N, default
 # 200, 0 to skip) opens N keep-alive connections through the forwarded port,
 # each making requests, holds them and reads the RSS again. Every step has a
-# timeout; QEMU is killed on exit. Prints one `result:` line per target.
+# timeout; QEMU is killed on exit. Prints one `result:` line per target;
+# exits 1 at the first failure. --no-build boots the binary of the previous
+# run again (target/qemu-system/TARGET/firmware-server).
 #
 # Downloads (apt, once, into target/qemu-system/): the kernel and busybox-static
 # packages of the guest's Debian architecture (`dpkg --add-architecture` and
 # `apt-get update` when missing, through sudo when not root), and qemu-system
-# itself when it is not installed. Needs: the cross toolchain (board-configs/install-cross-toolchain.sh),
-# curl, python3, cpio, gzip.
+# itself when it is not installed, and curl and cpio when missing. Needs the
+# cross toolchain (board-configs/install-cross-toolchain.sh) and python3.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -61,8 +64,14 @@ as_root() {
   else die "needs root for: $*"; fi
 }
 die() { log "$*"; exit 1; }
-for p in curl python3 cpio gzip apt-get dpkg-deb; do
+for p in python3 gzip apt-get dpkg-deb timeout; do
   command -v "$p" >/dev/null || die "$p is missing"
+done
+for p in curl cpio; do
+  if ! command -v "$p" >/dev/null; then
+    log "installing $p"
+    as_root env DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q "$p" >/dev/null || die "cannot install $p"
+  fi
 done
 mkdir -p "$cache"
 
