@@ -102,7 +102,9 @@ describe() {
 # Makes sure apt knows the packages of a foreign architecture.
 ensure_arch() {
   local a=$1
-  if ! dpkg --print-foreign-architectures | grep -qx "$a"; then
+  # (Output captured first: with pipefail, `dpkg ... | grep -q` can fail on SIGPIPE.)
+  local foreign; foreign=$(dpkg --print-foreign-architectures)
+  if ! grep -qx "$a" <<<"$foreign"; then
     log "enabling Debian architecture $a"
     as_root dpkg --add-architecture "$a"
   fi
@@ -131,7 +133,9 @@ fetch_deb() {
 
 # The versioned kernel package behind a metapackage, e.g. linux-image-6.1.0-50-armmp.
 kernel_package() {
-  apt-cache show "$kmeta:$debarch" | sed -n 's/^Depends: \(linux-image-[0-9][^ ,]*\).*/\1/p' | head -1
+  # The candidate version only; awk reads everything (no SIGPIPE under pipefail).
+  apt-cache show --no-all-versions "$kmeta:$debarch" \
+    | awk '!found && /^Depends: linux-image-[0-9]/ { sub(/^Depends: /, ""); sub(/[ ,].*/, ""); print; found = 1 }'
 }
 
 # qemu-system: the installed one, or Debian's packages unpacked into the cache.
@@ -148,7 +152,8 @@ qemu_bin() {
     esac
     fetch_deb qemu-system-data:all "$dir"
   fi
-  if ldd "$dir/usr/bin/$q" | grep -q "not found"; then
+  local libs; libs=$(ldd "$dir/usr/bin/$q")
+  if grep -q "not found" <<<"$libs"; then
     log "installing qemu-system's libraries"
     as_root timeout 600 env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libfdt1 libcapstone4 libpmem1 \
       librdmacm1 libibverbs1 libslirp0 libvdeplug2 >/dev/null
@@ -159,7 +164,7 @@ qemu_bin() {
 
 # ---- initramfs --------------------------------------------------------------
 # Module dependencies, read from the .modinfo section (`depends=a,b`).
-mod_file() { find "$kroot/lib/modules" -name "$1.ko" -o -name "${1//_/-}.ko" | head -1; }
+mod_file() { find "$kroot/lib/modules" \( -name "$1.ko" -o -name "${1//_/-}.ko" \) -print -quit; }
 mod_order=()
 add_module() {
   local m=$1 f d
@@ -169,7 +174,9 @@ add_module() {
     log "module $m not found in the kernel package: assumed built in"
     return 0
   fi
-  for d in $(grep -ao 'depends=[a-z0-9_,-]*' "$f" | head -1 | sed 's/^depends=//' | tr ',' ' '); do
+  local deps; deps=$(grep -m1 -ao 'depends=[a-z0-9_,-]*' "$f" || true)
+  deps=${deps#depends=}
+  for d in ${deps//,/ }; do
     add_module "$d"
   done
   mod_order+=("$m")
@@ -241,7 +248,7 @@ run_target() {
   broot=$cache/busybox-$debarch
   fetch_deb "$kpkg:$debarch" "$kroot"
   fetch_deb "busybox-static:$debarch" "$broot"
-  local kernel; kernel=$(find "$kroot/boot" -name 'vmlinu[xz]-*' | head -1)
+  local kernel; kernel=$(find "$kroot/boot" -name 'vmlinu[xz]-*' -print -quit)
   [ -f "$kernel" ] || die "$name: no kernel image in $kpkg"
   local q; q=$(qemu_bin "$qemu")
   local qdata=()
@@ -305,13 +312,17 @@ EOF
   st=$(guest_status "$url" "$seq") || die "$name: the guest's status is not refreshed"
   idle=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' <<<"$st")
   [ -n "$idle" ] || die "$name: no VmRSS in the guest's status: $st"
-  local avail threads
+  local avail threads anon file
   avail=$(sed -n 's/^MemAvailable:[[:space:]]*\([0-9]*\) kB/\1/p' <<<"$st")
+  # RssAnon: heap, stacks, the server's own data. The executable's pages mapped in count
+  # as RssShmem here (the initramfs is a tmpfs), as RssFile on a flash filesystem.
+  anon=$(sed -n 's/^RssAnon:[[:space:]]*\([0-9]*\) kB/\1/p' <<<"$st")
+  file=$(sed -n 's/^Rss\(File\|Shmem\):[[:space:]]*\([0-9]*\) kB/\2/p' <<<"$st" | awk '{ n += $1 } END { print n + 0 }')
   threads=$(sed -n 's/^Threads:[[:space:]]*//p' <<<"$st")
-  log "$name: board defaults, page, 404 and range checked; server up ${boot_s}s after QEMU start; VmRSS ${idle} kB idle"
+  log "$name: board defaults, page, 404 and range checked; server up ${boot_s}s after QEMU start; VmRSS ${idle} kB idle (anon $anon, executable $file)"
 
   # Keep-alive load, RSS read inside the guest while the connections are held.
-  local loaded=-
+  local loaded=- loaded_anon=-
   if [ "$load" -gt 0 ]; then
     local lo
     # The board's keep-alive timeout (seconds): idle connections are refreshed within half of it.
@@ -320,13 +331,15 @@ EOF
     lo=$(timeout 300 python3 "$here/keepalive_load.py" --url "$url" -n "$load" --keepalive "${ka:-5}") \
       || die "$name: keep-alive load failed"
     loaded=$(sed -n 's/^connections=[0-9]* rss_kb=\([0-9]*\) .*/\1/p' <<<"$lo")
+    loaded_anon=$(sed -n 's/^connections=[0-9]* rss_kb=[0-9]* anon_kb=\([0-9]*\) .*/\1/p' <<<"$lo")
     log "$name: $lo"
   fi
   kill $qpid 2>/dev/null || true
   wait $qpid 2>/dev/null || true
   qpid=
   echo "result: target=$name board=$board triple=$triple binary_bytes=$size server_up_s=$boot_s" \
-       "rss_idle_kb=$idle rss_${load}_keepalive_kb=$loaded threads=$threads mem_available_kb=$avail" \
+       "rss_idle_kb=$idle anon_idle_kb=$anon exe_idle_kb=$file rss_${load}_keepalive_kb=$loaded" \
+       "anon_${load}_keepalive_kb=$loaded_anon threads=$threads mem_available_kb=$avail" \
        "prepare_s=$prep total_s=$((SECONDS - t0))"
 }
 

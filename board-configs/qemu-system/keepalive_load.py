@@ -12,7 +12,7 @@ half the server's keep-alive timeout (--keepalive) makes another request
 first, so a slow (emulated) run does not outlast the timeout: any connection
 the server closes is an error. Bounded in time; closes everything it opened.
 Prints one line:
-  connections=N rss_kb=.. hwm_kb=.. fds=.. mem_available_kb=.. idle_rss_kb=..
+  connections=N rss_kb=.. anon_kb=.. file_kb=.. hwm_kb=.. fds=.. mem_available_kb=.. idle_rss_kb=..
 
 Usage: keepalive_load.py --url http://127.0.0.1:PORT [-n 200] [--path /index.html] [--keepalive 10]
 """
@@ -141,8 +141,9 @@ def main():
         fds = int(st.get("fds", 0))
         if fds < args.n:
             fail(f"the server holds {fds} descriptors, fewer than the {args.n} connections")
-        print(f"connections={len(socks)} rss_kb={st.get('VmRSS')} hwm_kb={st.get('VmHWM')} "
-              f"fds={fds} mem_available_kb={st.get('MemAvailable')} idle_rss_kb={idle.get('VmRSS')}")
+        print(f"connections={len(socks)} rss_kb={st.get('VmRSS')} anon_kb={st.get('RssAnon')} "
+              f"file_kb={st.get('RssFile')} hwm_kb={st.get('VmHWM')} fds={fds} "
+              f"mem_available_kb={st.get('MemAvailable')} idle_rss_kb={idle.get('VmRSS')}")
     finally:
         for s in socks:
             s.close()
