@@ -48,14 +48,17 @@ if [ ${#builds[@]} -eq 0 ]; then
   builds+=("${each[@]}" all)
 fi
 
+for b in "${builds[@]}"; do
+  [[ $b =~ ^[a-z0-9_-]+(,[a-z0-9_-]+)*$ ]] || { echo "sizes.sh: bad build '$b' (bare, all, default or FEATURE,FEATURE...)" >&2; exit 2; }
+done
+
 # The cargo feature arguments of a BUILD.
 feature_args() {
   case $1 in
     bare) echo "--no-default-features" ;;
     all) echo "--no-default-features --features $plugins" ;;
     default) echo "" ;;
-    *) [[ $1 =~ ^[a-z0-9_,-]+$ ]] || { echo "sizes.sh: bad build '$1'" >&2; exit 2; }
-       echo "--no-default-features --features $1" ;;
+    *) echo "--no-default-features --features $1" ;;
   esac
 }
 label() {
