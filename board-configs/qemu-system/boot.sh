@@ -122,7 +122,6 @@ fetch_deb() {
   [ -e "$stamp" ] && return 0
   mkdir -p "$cache/debs" "$dir"
   log "downloading $pkg"
-  # apt drops privileges to _apt for downloads; a fresh directory it can write avoids a warning.
   (cd "$cache/debs" && timeout 600 apt-get download -q "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
   local deb
   deb=$(find "$cache/debs" -name "${pkg%%:*}_*_${pkg##*:}.deb" | sort -V | tail -1)
@@ -185,6 +184,7 @@ add_module() {
 make_initramfs() {
   local out=$1 bin=$2 boardfile=$3 ir
   ir=$(mktemp -d "$cache/initramfs.XXXXXX")
+  tmpdir=$ir   # removed on exit if this fails half-way
   mkdir -p "$ir"/{bin,sbin,usr/bin,usr/sbin,etc/firmware-server,lib/modules,proc,sys,dev,tmp,var/run,var/log,www/guest}
   cp "$broot/bin/busybox" "$ir/bin/busybox"
   cp "$bin" "$ir/usr/sbin/firmware-server"
@@ -204,12 +204,13 @@ make_initramfs() {
   chmod 755 "$ir/init" "$ir/bin/busybox" "$ir/usr/sbin/firmware-server"
   (cd "$ir" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -9) >"$out"
   rm -rf "$ir"
+  tmpdir=
 }
 
 # ---- host-side checks -------------------------------------------------------
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# status FIELD: a field of the guest's status file (fresh: waits for a newer sequence number).
+# guest_status URL [AFTER]: the guest's status file, once its sequence number is above AFTER.
 guest_status() {
   local url=$1 after=${2:-0} _ txt seq
   for _ in $(seq 1 30); do
@@ -344,7 +345,11 @@ EOF
 }
 
 qpid=
-cleanup() { [ -z "$qpid" ] || { kill "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null; } || true; }
+tmpdir=
+cleanup() {
+  if [ -n "$qpid" ]; then kill "$qpid" 2>/dev/null || true; wait "$qpid" 2>/dev/null || true; fi
+  if [ -n "$tmpdir" ]; then rm -rf "$tmpdir"; fi
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 for t in "${targets[@]}"; do run_target "$t"; done
