@@ -14,5 +14,6 @@
 
 pub mod atomic;
 pub mod doc;
+pub mod gateway;
 pub mod http;
 pub mod plugin;
