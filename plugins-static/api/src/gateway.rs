@@ -532,9 +532,22 @@ impl Parsed<'_> {
         minor: u8,
         framing: BodyFraming,
     ) {
-        let code = self.code();
+        self.write_head_status(h, self.code(), date, keep_alive, minor, framing)
+    }
+
+    /// [`Parsed::write_head`] with another status code (a local redirect
+    /// the server turns into a 302, for instance).
+    pub fn write_head_status(
+        &self,
+        h: &mut Head<'_>,
+        code: u16,
+        date: &[u8; 29],
+        keep_alive: bool,
+        minor: u8,
+        framing: BodyFraming,
+    ) {
         let reason = match self.status {
-            Some((_, r)) if !r.is_empty() => r,
+            Some((c, r)) if c == code && !r.is_empty() => r,
             _ => reason_for(code),
         };
         h.put(b"HTTP/1.1 ")
