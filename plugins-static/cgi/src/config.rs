@@ -50,6 +50,8 @@ pub struct Conf {
     pub offload_text: Vec<String>,
     /// Most X-ZeroCopy body bytes buffered to compute a Content-Length.
     pub zerocopy_buffer: usize,
+    /// Fixed variables every script gets (`GIT_PROJECT_ROOT=/srv/git`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Conf {
@@ -67,12 +69,13 @@ impl Default for Conf {
             offload: OffloadDirs::default(),
             offload_text: Vec::new(),
             zerocopy_buffer: 64 * 1024,
+            env: Vec::new(),
         }
     }
 }
 
 const KEYS: &str = "prefix, interpreter, vhost, path, max_processes, first_byte_timeout, \
-idle_timeout, user, group, nph, offload_dirs, zerocopy_buffer";
+idle_timeout, user, group, nph, offload_dirs, zerocopy_buffer, env";
 
 /// A list of strings: one string or a list of them.
 fn strings(v: &Value) -> Result<Vec<String>, String> {
@@ -202,6 +205,25 @@ fn lookup_group(name: &str) -> Result<u32, String> {
         .map_err(|_| format!("no group {name:?} in /etc/group"))
 }
 
+/// `NAME=VALUE` for `env`: a portable name, not a loader variable.
+fn env_var(kv: &str) -> Result<(String, String), String> {
+    let Some((n, v)) = kv.split_once('=') else {
+        return Err(format!("env: expected NAME=VALUE, got {kv:?}"));
+    };
+    let portable = !n.is_empty()
+        && !n.starts_with(|c: char| c.is_ascii_digit())
+        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !portable || v.contains('\0') {
+        return Err(format!("env: bad variable name {n:?}"));
+    }
+    if n.starts_with("LD_") || n == "PATH" {
+        return Err(format!(
+            "env: {n} may not be set (loader variables never reach scripts; PATH has its own key)"
+        ));
+    }
+    Ok((n.to_string(), v.to_string()))
+}
+
 fn vhost_of(env: &Env, v: &str) -> Result<usize, String> {
     env.vhost_names
         .iter()
@@ -323,6 +345,11 @@ pub fn parse(sections: &[Section<'_>], env: &Env) -> Result<Conf, Vec<String>> {
                             "zerocopy_buffer" => {
                                 conf.zerocopy_buffer = int(value, 0, 16 << 20)? as usize
                             }
+                            "env" => {
+                                for kv in strings(value)? {
+                                    conf.env.push(env_var(&kv)?);
+                                }
+                            }
                             _ => return Err(format!("unknown key {k} (expected {KEYS})")),
                         }
                         seen.push((
@@ -335,6 +362,7 @@ pub fn parse(sections: &[Section<'_>], env: &Env) -> Result<Conf, Vec<String>> {
                                 "group" => "group",
                                 "nph" => "nph",
                                 "offload_dirs" => "offload_dirs",
+                                "env" => "env",
                                 _ => "zerocopy_buffer",
                             },
                             s.file.to_string(),
@@ -409,6 +437,8 @@ pub fn text(c: &Conf) -> String {
     let dirs: Vec<String> = c.offload_text.iter().map(|d| q(d)).collect();
     let _ = writeln!(out, "offload_dirs = [{}]", dirs.join(", "));
     let _ = writeln!(out, "zerocopy_buffer = {}", c.zerocopy_buffer);
+    let env: Vec<String> = c.env.iter().map(|(n, v)| q(&format!("{n}={v}"))).collect();
+    let _ = writeln!(out, "env = [{}]", env.join(", "));
     let mut vhosts: Vec<&(String, usize)> = c
         .prefixes
         .iter()
@@ -487,12 +517,17 @@ mod tests {
             &env(),
         )
         .unwrap();
-        assert_eq!(c.prefixes[0].norm, b"x/y");
-        assert_eq!(c.prefixes[1].norm, b"cgi-bin");
+        // Longest first.
+        assert_eq!(c.prefixes[0].norm, b"cgi-bin");
+        assert_eq!(c.prefixes[1].norm, b"x/y");
         assert_eq!(c.interpreters[0].ext, "sh");
         assert_eq!(c.max_processes, 4);
         assert_eq!(c.idle_timeout, Duration::from_millis(500));
-        assert!(text(&c).contains("prefix = [\"/x/y/\", \"/cgi-bin\"]"));
+        assert!(
+            text(&c).contains("prefix = [\"/cgi-bin\", \"/x/y/\"]"),
+            "{}",
+            text(&c)
+        );
 
         for (k, v, msg) in [
             ("prefix", s("cgi"), "starting with '/'"),
@@ -508,6 +543,9 @@ mod tests {
             ("offload_dirs", s("relative"), "absolute"),
             ("offload_dirs", s("/no/such/dir"), "/no/such/dir"),
             ("user", s("no-such-user-here"), "no user"),
+            ("env", s("LD_PRELOAD=/x.so"), "may not be set"),
+            ("env", s("A-B=1"), "bad variable name"),
+            ("env", s("NOVALUE"), "NAME=VALUE"),
             ("bogus", Value::Int(1), "unknown key bogus"),
             ("vhost", s("b.lan"), "not a name"),
         ] {

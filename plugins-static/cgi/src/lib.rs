@@ -23,6 +23,7 @@
 //! nph = true                                 # nph-* scripts write the whole response
 //! offload_dirs = ["/srv/files"]              # X-Sendfile / X-ZeroCopy may use these
 //! zerocopy_buffer = 65536                    # X-ZeroCopy body buffered for a Content-Length
+//! env = ["GIT_PROJECT_ROOT=/srv/git"]        # fixed variables (no LD_*, no PATH)
 //!
 //! [[cgi]]                                    # more prefixes for one virtual host
 //! vhost = "router.lan"
@@ -45,6 +46,7 @@ use std::time::Instant;
 
 use fws_api::gateway::{self, Conditions, ScriptInfo};
 use fws_api::http::error::HttpError;
+use fws_api::http::request::Framing;
 use fws_api::http::response::Status;
 use fws_api::plugin::{Content, Env, Exchange, Plugin, Reply, Section};
 
@@ -328,6 +330,11 @@ impl Plugin for Cgi {
             None => Command::new(&script.file),
         };
         cmd.env_clear();
+        // The configured fixed variables first: the request's own
+        // meta-variables are not overridden by them.
+        for (n, v) in &c.env {
+            cmd.env(n, v);
+        }
         let info = ScriptInfo {
             script_name: &script.name,
             script_filename: script.file.as_os_str().as_bytes(),
@@ -358,6 +365,7 @@ impl Plugin for Cgi {
             Conditions::of(x.req),
             reply.keep_alive(),
             script.nph,
+            x.req.framing != Framing::None,
         );
         Content::Stream(Box::new(s))
     }

@@ -70,6 +70,8 @@ pub(crate) struct CgiStream {
     cond: Conditions,
     keep_alive: bool,
     nph: bool,
+    /// Whether the request has a body (otherwise stdin is /dev/null).
+    has_body: bool,
     child: Option<Child>,
     stdin: Option<UnixStream>,
     stdout: Option<UnixStream>,
@@ -101,6 +103,7 @@ pub(crate) struct CgiStream {
 }
 
 impl CgiStream {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         shared: Arc<Shared>,
         cmd: Command,
@@ -109,6 +112,7 @@ impl CgiStream {
         cond: Conditions,
         keep_alive: bool,
         nph: bool,
+        has_body: bool,
     ) -> CgiStream {
         let now = Instant::now();
         CgiStream {
@@ -119,6 +123,7 @@ impl CgiStream {
             cond,
             keep_alive,
             nph,
+            has_body,
             child: None,
             stdin: None,
             stdout: None,
@@ -316,7 +321,8 @@ impl CgiStream {
             // The head is written when the body is known (or too big).
             return self.produce_zc_buffer(io, out);
         }
-        let framing = if head_only || p.bodiless() {
+        // HEAD gets the head GET would get (its Content-Length included).
+        let framing = if p.bodiless() {
             BodyFraming::None
         } else if let Some(n) = p.content_length {
             BodyFraming::Length(n)
@@ -339,6 +345,10 @@ impl CgiStream {
             _ => 0,
         };
         self.phase = match framing {
+            _ if head_only => {
+                self.finished = true;
+                Phase::Done
+            }
             BodyFraming::None | BodyFraming::Length(0) => {
                 self.finished = true;
                 Phase::Done
@@ -719,11 +729,18 @@ impl Stream for CgiStream {
         let Some(mut cmd) = self.cmd.take() else {
             return Err(io::Error::other("started twice"));
         };
-        let (ours_in, theirs_in) = UnixStream::pair()?;
+        let stdin = if self.has_body {
+            let (ours, theirs) = UnixStream::pair()?;
+            cmd.stdin(Stdio::from(OwnedFd::from(theirs)));
+            Some(ours)
+        } else {
+            // No body: the script reads end-of-file at once.
+            cmd.stdin(Stdio::null());
+            None
+        };
         let (ours_out, theirs_out) = UnixStream::pair()?;
         let (ours_err, theirs_err) = UnixStream::pair()?;
-        cmd.stdin(Stdio::from(OwnedFd::from(theirs_in)))
-            .stdout(Stdio::from(OwnedFd::from(theirs_out)))
+        cmd.stdout(Stdio::from(OwnedFd::from(theirs_out)))
             .stderr(Stdio::from(OwnedFd::from(theirs_err)));
         let child = cmd.spawn().map_err(|e| {
             log::error!("cgi {}: cannot start: {e}", self.label);
@@ -735,17 +752,20 @@ impl Stream for CgiStream {
         self.started = io.now;
         self.last_in = io.now;
         self.last_out = io.now;
-        for s in [&ours_in, &ours_out, &ours_err] {
+        for s in [&ours_out, &ours_err] {
             s.set_nonblocking(true)?;
         }
-        // Nothing reads what the child might write to its stdin socket.
-        let _ = ours_in.shutdown(std::net::Shutdown::Read);
         let _ = ours_out.shutdown(std::net::Shutdown::Write);
         let _ = ours_err.shutdown(std::net::Shutdown::Write);
-        io.register(ours_in.as_fd(), 1, false, true)?;
+        if let Some(ours_in) = stdin {
+            ours_in.set_nonblocking(true)?;
+            // Nothing reads what the child might write to its stdin socket.
+            let _ = ours_in.shutdown(std::net::Shutdown::Read);
+            io.register(ours_in.as_fd(), 1, false, true)?;
+            self.stdin = Some(ours_in);
+        }
         io.register(ours_out.as_fd(), 2, true, false)?;
         io.register(ours_err.as_fd(), 3, true, false)?;
-        self.stdin = Some(ours_in);
         self.stdout = Some(ours_out);
         self.stderr = Some(ours_err);
         Ok(())
