@@ -685,11 +685,38 @@ fn x_sendfile_goes_through_the_static_path() {
         );
     }
     get(&server, "/cgi-bin/sf-missing.sh", &[]).assert_status(404);
+    // Refusals are in the error log.
+    let log = server.stderr_text();
     assert!(
-        server.stderr_text().contains("X-Sendfile"),
-        "{}",
-        server.stderr_text()
+        log.contains("path outside the allowed offload directories"),
+        "{log}"
     );
+    drop(server);
+
+    // X-Accel-Redirect: a URI in the docroot, under offload_dirs too.
+    site.file("internal/doc.txt", "internal document");
+    site.file("public.txt", "public");
+    let accel = |name: &str, uri: &str| {
+        script(
+            &site,
+            &format!("cgi-bin/{name}"),
+            &format!("#!/bin/sh\nprintf 'X-Accel-Redirect: {uri}\\n\\n'\n"),
+        );
+    };
+    accel("accel.sh", "/internal/doc.txt");
+    accel("accel-out.sh", "/public.txt");
+    accel("accel-up.sh", "/internal/../../secret.txt");
+    let internal = path_str(&std::fs::canonicalize(site.root().join("internal")).unwrap());
+    let server = start(
+        &site,
+        &format!("offload_dirs = [\"{dir}\", \"{internal}\"]\n"),
+    );
+    let r = get(&server, "/cgi-bin/accel.sh", &[]);
+    r.assert_body(200, "internal document");
+    // The type by the file's extension, as for a static file.
+    assert_eq!(r.media_type().as_deref(), Some("text/plain"));
+    get(&server, "/cgi-bin/accel-out.sh", &[]).assert_status(403);
+    get(&server, "/cgi-bin/accel-up.sh", &[]).assert_status(403);
     drop(server);
     // No offload_dirs: nothing may be offloaded.
     let server = start(&site, "");

@@ -1379,4 +1379,58 @@ mod tests {
             assert!(!got.contains_key(n), "{n}");
         }
     }
+
+    /// The fuzz entry point: any bytes, any split — no panic, and the same
+    /// outcome as one feed of the whole input.
+    pub fn fuzz_one(data: &[u8], split: usize) {
+        let whole = {
+            let mut p = HeaderParser::new();
+            p.feed(data).map(|f| (f, p.parsed().map(|r| r.code())))
+        };
+        let mut p = HeaderParser::new();
+        let mut off = 0;
+        let mut got = Ok((Feed::More, None));
+        for c in data.chunks(split.max(1)) {
+            got = p.feed(c).map(|f| match f {
+                Feed::Done(n) => (Feed::Done(off + n), p.parsed().map(|r| r.code())),
+                Feed::More => (Feed::More, None),
+            });
+            off += c.len();
+            if !matches!(got, Ok((Feed::More, _))) {
+                break;
+            }
+        }
+        assert_eq!(
+            got,
+            whole,
+            "{:?} split {split}",
+            String::from_utf8_lossy(data)
+        );
+    }
+
+    #[test]
+    fn fuzz_header_parser() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet = b"Status: 200 OK\r\nContent-Type: text/plain\nLocation: /x:\0 \t";
+        for _ in 0..3000 {
+            let len = (next() % 200) as usize;
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if r % 4 == 0 {
+                        r as u8
+                    } else {
+                        alphabet[(r >> 8) as usize % alphabet.len()]
+                    }
+                })
+                .collect();
+            fuzz_one(&data, (next() % 17) as usize + 1);
+        }
+    }
 }

@@ -241,8 +241,15 @@ impl CgiStream {
         let minor = self.cond.minor;
         let head_only = self.cond.head_only;
         let ok_status = p.status.is_none_or(|s| s.0 == 200);
+        // X-Accel-Redirect names a URI: its file in the docroot, which
+        // must lie under offload_dirs like any X-Sendfile path.
+        let accel = match (p.sendfile, p.accel_redirect) {
+            (None, Some(uri)) => Some(self.docroot_path(uri)),
+            _ => None,
+        };
         // X-Sendfile: the static path serves the file, the body is dropped.
-        if let (Some(path), true) = (p.sendfile, ok_status) {
+        if let (Some(path), true) = (p.sendfile.map(<[u8]>::to_vec).or(accel), ok_status) {
+            let path = &path[..];
             let mut headers = Vec::new();
             for (n, v) in p.passed() {
                 headers.extend_from_slice(n);
@@ -267,7 +274,7 @@ impl CgiStream {
                     }))
                 }
                 Err(e) => {
-                    log::error!("cgi {}: X-Sendfile {}: {e}", self.label, name.display());
+                    log::error!("cgi {}: offload of {}: {e}", self.label, name.display());
                     Produced::Fail(match e {
                         OffloadError::Missing => HttpError::NotFound,
                         _ => HttpError::Forbidden,
@@ -356,6 +363,22 @@ impl CgiStream {
             _ => Phase::Body,
         };
         Produced::Bytes(n)
+    }
+
+    /// The file path of a URI in the docroot (empty when the URI does not
+    /// normalise: the offload check then refuses it).
+    fn docroot_path(&self, uri: &[u8]) -> Vec<u8> {
+        let path = &uri[..uri.iter().position(|&b| b == b'?').unwrap_or(uri.len())];
+        let mut norm = vec![0u8; path.len() + 1];
+        match fws_api::http::path::normalize(path, &mut norm) {
+            Ok(n) if path.first() == Some(&b'/') => {
+                let mut full = self.root.as_os_str().as_bytes().to_vec();
+                full.push(b'/');
+                full.extend_from_slice(&norm[..n.len]);
+                full
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// A regular file inside the docroot for a local Location.
@@ -742,10 +765,14 @@ impl Stream for CgiStream {
         let (ours_err, theirs_err) = UnixStream::pair()?;
         cmd.stdout(Stdio::from(OwnedFd::from(theirs_out)))
             .stderr(Stdio::from(OwnedFd::from(theirs_err)));
+        let t0 = Instant::now();
         let child = cmd.spawn().map_err(|e| {
             log::error!("cgi {}: cannot start: {e}", self.label);
             e
         })?;
+        // The time the worker spent starting the process (posix_spawn
+        // returns once the child has exec'd).
+        log::debug!("cgi {}: spawned in {:?}", self.label, t0.elapsed());
         drop(cmd); // closes our copies of the child's ends
         self.shared.live.fetch_add(1, Ordering::AcqRel);
         self.child = Some(child);
