@@ -219,25 +219,49 @@ fn environment_is_an_allow_list() {
     ] {
         assert_eq!(var(&env, n), None, "{n} reached the script: {env:?}");
     }
-    // No server descriptor (sockets, poller, docroot, logs) reaches the
-    // script: beyond 0-2 only what its own shell opened or the test
-    // harness itself passed down.
+    // No server descriptor (sockets, poller, self-pipe, docroot, logs)
+    // reaches the script: beyond 0-2 only what its own shell opened.
+    // (What the server merely inherited from whoever started the tests is
+    // not its own: those are left out.)
+    let fds_of = |pid: &str| -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .parse::<u32>()
+                    .is_ok_and(|n| n > 2)
+            })
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .map(|t| path_str(&t))
+            .collect()
+    };
+    let inherited = fds_of("self");
+    let server_fds: Vec<String> = fds_of(&server.pid().to_string())
+        .into_iter()
+        .filter(|t| !inherited.contains(t))
+        .collect();
+    assert!(server_fds.len() >= 3, "{server_fds:?}");
     for (n, target) in env.iter().filter(|(n, _)| n.starts_with("FD_")) {
         let fd: u32 = n[3..].parse().unwrap();
         if fd <= 2 {
             // stdin is /dev/null without a request body; stdout and stderr
-            // are the server's sockets.
-            let want = if fd == 0 { "/dev/null" } else { "socket:" };
+            // are the pipes to the server.
+            let want = if fd == 0 { "/dev/null" } else { "pipe:" };
             assert!(target.starts_with(want), "fd {fd} -> {target}");
             continue;
         }
-        if target.ends_with("/cgi-bin/env.sh") {
-            continue; // the shell reading its script
+        if target.ends_with("/cgi-bin/env.sh")
+            || target == "/dev/null"
+            || inherited.contains(target)
+        {
+            continue; // its script, a /dev/null, or what the tests inherited
         }
         assert!(
-            !target.starts_with("socket:")
-                && !target.starts_with("anon_inode:")
-                && !target.starts_with(&root_canon),
+            !server_fds.contains(target)
+                && !target.starts_with("socket:")
+                && !target.starts_with("anon_inode:"),
             "server descriptor {fd} -> {target} leaked into the script"
         );
     }

@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub live: AtomicUsize,
     /// Children whose stream ended before they exited.
     pub reaper: Mutex<Vec<Orphan>>,
+    /// Opened once; each bodiless request's stdin is a dup of it.
+    pub devnull: std::fs::File,
 }
 
 /// A child the server still has to reap.
@@ -267,14 +269,19 @@ impl Plugin for Cgi {
         if roots.is_empty() && errs.is_empty() {
             errs.push("cgi: no docroot".into());
         }
-        if !errs.is_empty() {
-            return Err(errs);
+        let devnull = std::fs::File::open("/dev/null");
+        if let Err(e) = &devnull {
+            errs.push(format!("cgi: /dev/null: {e}"));
         }
+        let (Ok(devnull), true) = (devnull, errs.is_empty()) else {
+            return Err(errs);
+        };
         Ok(Cgi {
             shared: Arc::new(Shared {
                 conf,
                 live: AtomicUsize::new(0),
                 reaper: Mutex::new(Vec::new()),
+                devnull,
             }),
             roots,
         })

@@ -3,15 +3,14 @@
 //!
 //! Descriptors: 1 the child's stdin (we write the request body), 2 its
 //! stdout (the response), 3 its stderr (lines to the error log). All are
-//! non-blocking Unix socket pairs created close-on-exec; the child gets
-//! its ends as 0, 1 and 2 only.
+//! pipes created close-on-exec (our ends non-blocking); the child gets its
+//! ends as 0, 1 and 2 only. Without a request body its stdin is /dev/null.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -73,9 +72,9 @@ pub(crate) struct CgiStream {
     /// Whether the request has a body (otherwise stdin is /dev/null).
     has_body: bool,
     child: Option<Child>,
-    stdin: Option<UnixStream>,
-    stdout: Option<UnixStream>,
-    stderr: Option<UnixStream>,
+    stdin: Option<File>,
+    stdout: Option<File>,
+    stderr: Option<File>,
     err_line: Vec<u8>,
     parser: HeaderParser,
     phase: Phase,
@@ -752,19 +751,28 @@ impl Stream for CgiStream {
         let Some(mut cmd) = self.cmd.take() else {
             return Err(io::Error::other("started twice"));
         };
+        // Pipes, close-on-exec; our ends non-blocking (each end is its own
+        // open file, so the child's ends stay blocking).
+        let pipe = || -> io::Result<(File, File)> {
+            let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+            Ok((File::from(r), File::from(w)))
+        };
         let stdin = if self.has_body {
-            let (ours, theirs) = UnixStream::pair()?;
-            cmd.stdin(Stdio::from(OwnedFd::from(theirs)));
+            let (theirs, ours) = pipe()?;
+            rustix::io::ioctl_fionbio(&ours, true)?;
+            cmd.stdin(Stdio::from(theirs));
             Some(ours)
         } else {
             // No body: the script reads end-of-file at once.
-            cmd.stdin(Stdio::null());
+            cmd.stdin(Stdio::from(self.shared.devnull.try_clone()?));
             None
         };
-        let (ours_out, theirs_out) = UnixStream::pair()?;
-        let (ours_err, theirs_err) = UnixStream::pair()?;
-        cmd.stdout(Stdio::from(OwnedFd::from(theirs_out)))
-            .stderr(Stdio::from(OwnedFd::from(theirs_err)));
+        let (ours_out, theirs_out) = pipe()?;
+        let (ours_err, theirs_err) = pipe()?;
+        rustix::io::ioctl_fionbio(&ours_out, true)?;
+        rustix::io::ioctl_fionbio(&ours_err, true)?;
+        cmd.stdout(Stdio::from(theirs_out))
+            .stderr(Stdio::from(theirs_err));
         let t0 = Instant::now();
         let child = cmd.spawn().map_err(|e| {
             log::error!("cgi {}: cannot start: {e}", self.label);
@@ -779,15 +787,7 @@ impl Stream for CgiStream {
         self.started = io.now;
         self.last_in = io.now;
         self.last_out = io.now;
-        for s in [&ours_out, &ours_err] {
-            s.set_nonblocking(true)?;
-        }
-        let _ = ours_out.shutdown(std::net::Shutdown::Write);
-        let _ = ours_err.shutdown(std::net::Shutdown::Write);
         if let Some(ours_in) = stdin {
-            ours_in.set_nonblocking(true)?;
-            // Nothing reads what the child might write to its stdin socket.
-            let _ = ours_in.shutdown(std::net::Shutdown::Read);
             io.register(ours_in.as_fd(), 1, false, true)?;
             self.stdin = Some(ours_in);
         }
@@ -837,28 +837,46 @@ impl Stream for CgiStream {
 
     fn produce(&mut self, io: &mut Io<'_>, out: &mut [u8]) -> Produced {
         self.waiting_out = false;
-        let p = match self.phase {
-            Phase::Head => self.produce_head(io, out),
-            Phase::Body => self.produce_body(out),
-            Phase::Raw => self.produce_raw(out),
-            Phase::ZcBuffer => self.produce_zc_buffer(io, out),
-            Phase::ZcStream => self.produce_zc_stream(out),
-            Phase::Drain => match self.send_queued(out) {
-                Some(p) => p,
-                None => {
-                    self.phase = Phase::Done;
-                    self.finished = true;
-                    Produced::Done
+        // Fill the buffer as far as the output at hand goes (head, body,
+        // last chunk), so a small response leaves in one send.
+        let mut n = 0;
+        loop {
+            let rest = &mut out[n..];
+            let p = match self.phase {
+                Phase::Head => self.produce_head(io, rest),
+                Phase::Body => self.produce_body(rest),
+                Phase::Raw => self.produce_raw(rest),
+                Phase::ZcBuffer => self.produce_zc_buffer(io, rest),
+                Phase::ZcStream => self.produce_zc_stream(rest),
+                Phase::Drain => match self.send_queued(rest) {
+                    Some(p) => p,
+                    None => {
+                        self.phase = Phase::Done;
+                        self.finished = true;
+                        Produced::Done
+                    }
+                },
+                Phase::Done => Produced::Done,
+            };
+            match p {
+                Produced::Bytes(k)
+                    if k > 0
+                        && matches!(self.phase, Phase::Body | Phase::Raw | Phase::Done)
+                        && out.len() - (n + k) >= 256 =>
+                {
+                    n += k;
                 }
-            },
-            Phase::Done => Produced::Done,
-        };
-        if let Produced::Fail(e) = &p {
-            if self.status == 0 {
-                self.status = e.status().code();
+                Produced::Bytes(k) => return Produced::Bytes(n + k),
+                Produced::Pending | Produced::Done if n > 0 => return Produced::Bytes(n),
+                Produced::Fail(e) => {
+                    if self.status == 0 || n > 0 {
+                        self.status = e.status().code();
+                    }
+                    return Produced::Fail(e);
+                }
+                other => return other,
             }
         }
-        p
     }
 
     fn ready(&mut self, io: &mut Io<'_>, sub: u8, _readable: bool, _writable: bool) {
