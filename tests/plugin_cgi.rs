@@ -474,10 +474,14 @@ fn faults_end_cleanly() {
         "cgi-bin/badstatus.sh",
         "#!/bin/sh\nprintf 'Status: 99x\\n\\n'\n",
     );
+    // Crashes once the test has seen its head (the file "go" appears).
     script(
         &site,
         "cgi-bin/midcrash.sh",
-        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\npartial'\nkill -KILL $$\n",
+        &format!(
+            "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\npartial'\n\
+             while [ ! -e {pd}/go ]; do sleep 0.05; done\nkill -KILL $$\n"
+        ),
     );
     script(
         &site,
@@ -514,9 +518,10 @@ fn faults_end_cleanly() {
     // Dies after the head: the chunked body never gets its last chunk.
     let mut c = server.connect();
     c.send(req("GET", "/cgi-bin/midcrash.sh", &[]));
+    c.read_head_only().assert_status(200);
+    std::fs::write(pids.join("go"), "").unwrap();
     let (raw, _) = c.read_to_end(scaled(10.0));
     let text = String::from_utf8_lossy(&raw);
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(
         !text.ends_with("0\r\n\r\n"),
         "a crashed body was sent as complete: {text:?}"
@@ -578,6 +583,49 @@ fn faults_end_cleanly() {
     );
     // And the server still answers.
     get(&server, "/cgi-bin/missing.sh", &[]).assert_status(404);
+}
+
+#[test]
+fn client_gone_before_the_head_kills_the_group() {
+    let site = Site::new();
+    let pid_file = site.base().join("quiet.pid");
+    script(
+        &site,
+        "cgi-bin/quiet.sh",
+        &format!(
+            "#!/bin/sh\nsleep 1000 &\necho $! > {}\nwait\n",
+            path_str(&pid_file)
+        ),
+    );
+    // Timeouts far beyond the wait below: only noticing the client's close
+    // can end the script in time.
+    let server = start(&site, "first_byte_timeout = 600\nidle_timeout = 600\n");
+    let mut c = server.connect();
+    c.send(req("GET", "/cgi-bin/quiet.sh", &[]));
+    let child: u32 = wait_for(scaled(10.0), || {
+        std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
+    })
+    .expect("quiet.sh started");
+    drop(c);
+    assert!(
+        wait_for(scaled(10.0), || (!alive(child)).then_some(())).is_some(),
+        "the script's child {child} outlived the client"
+    );
+    assert_no_children(&server);
+    // Pipelined requests on a live connection are not mistaken for a close.
+    script(
+        &site,
+        "cgi-bin/ok.sh",
+        "#!/bin/sh\nsleep 0.2\nprintf 'Content-Type: text/plain\\n\\nok'\n",
+    );
+    let mut c = server.connect();
+    c.send(format!(
+        "{}{}",
+        req("GET", "/cgi-bin/ok.sh", &[]),
+        req("GET", "/cgi-bin/ok.sh", &[])
+    ));
+    assert_is(&c.read_response(), 200, "ok");
+    assert_is(&c.read_response(), 200, "ok");
 }
 
 #[test]
