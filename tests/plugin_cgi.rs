@@ -306,6 +306,133 @@ fn mapping_and_status_rules() {
 }
 
 #[test]
+fn per_vhost_prefixes_stderr_and_check_config() {
+    let site = Site::new();
+    let other = site.base().join("other");
+    std::fs::create_dir_all(other.join("admin")).unwrap();
+    let admin = other.join("admin/who.sh");
+    std::fs::write(
+        &admin,
+        "#!/bin/sh\necho 'warning from the script' >&2\nprintf 'Content-Type: text/plain\\n\\nrouter'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&admin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script(
+        &site,
+        "admin/who.sh",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\ndefault'\n",
+    );
+    let cfg = format!(
+        "[server]\nworkers = 1\n\n[[vhost]]\nnames = [\"router.lan\"]\nroot = \"{}\"\n\n\
+         [[cgi]]\nvhost = \"router.lan\"\nprefix = \"/admin\"\n",
+        path_str(&other)
+    );
+    let server = site.start_with_config(&cfg);
+    // Only router.lan runs /admin; elsewhere it is a plain file.
+    let r = server.request(
+        "GET /admin/who.sh HTTP/1.1
+Host: router.lan
+
+",
+    );
+    assert_is(&r, 200, "router");
+    let r = get(&server, "/admin/who.sh", &[]);
+    r.assert_status(200);
+    assert!(contains(&r.body, b"printf"), "{r:?}");
+    // stderr lines reach the error log, naming the script.
+    let logged = wait_for(scaled(10.0), || {
+        let t = server.stderr_text();
+        t.contains("who.sh: warning from the script").then_some(())
+    });
+    assert!(logged.is_some(), "{}", server.stderr_text());
+    drop(server);
+    // --check-config prints the effective [cgi] configuration.
+    let file = path_str(&site.config("check.toml", &cfg));
+    let out = blackbox::run(&[
+        "--root",
+        &site.root_str(),
+        "--config",
+        &file,
+        "--check-config",
+    ]);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("[[cgi]]\nvhost = \"router.lan\"\nprefix = [\"/admin\"]"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("max_processes = 16"), "{}", out.stdout);
+    // A bad key is a FILE:LINE error.
+    let bad = path_str(&site.config("bad.toml", "[cgi]\nprefix = \"/cgi-bin\"\nmax_procs = 3\n"));
+    let out = blackbox::run(&[
+        "--root",
+        &site.root_str(),
+        "--config",
+        &bad,
+        "--check-config",
+    ]);
+    assert_ne!(out.code(), Some(0));
+    assert!(
+        out.stderr
+            .contains("bad.toml:3: cgi: unknown key max_procs"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn scripts_run_as_the_configured_user() {
+    let site = Site::new();
+    script(
+        &site,
+        "cgi-bin/id.sh",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nid -u\nid -G\n",
+    );
+    let cfg = "[cgi]\nprefix = \"/cgi-bin\"\nuser = \"nobody\"\n";
+    if !Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    {
+        // Not root: the setting is refused at start-up, never ignored.
+        let file = path_str(&site.config("u.toml", cfg));
+        let out = blackbox::run(&[
+            "--root",
+            &site.root_str(),
+            "--config",
+            &file,
+            "--check-config",
+        ]);
+        assert_ne!(out.code(), Some(0));
+        assert!(
+            out.stderr
+                .contains("user needs the server to start as root"),
+            "{}",
+            out.stderr
+        );
+        return;
+    }
+    // The script must be reachable by nobody (the test's own directories
+    // only; the system temp directory is world-searchable).
+    for p in [
+        site.base().to_path_buf(),
+        site.root(),
+        site.root().join("cgi-bin"),
+    ] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let server = site.start_with_config(cfg);
+    let r = get(&server, "/cgi-bin/id.sh", &[]);
+    r.assert_status(200);
+    let body = r.body_str();
+    let mut lines = body.lines();
+    assert_eq!(lines.next(), Some("65534"), "{body}");
+    // Only nobody's own group: root's supplementary groups are dropped.
+    assert_eq!(lines.next(), Some("65534"), "{body}");
+}
+
+#[test]
 fn command_line_options() {
     let site = Site::new();
     script(
@@ -500,6 +627,14 @@ fn faults_end_cleanly() {
     );
     script(
         &site,
+        "cgi-bin/stall.sh",
+        &format!(
+            "#!/bin/sh\nsleep 1000 &\necho $! > {pd}/stall.child\n\
+             printf 'Content-Type: text/plain\\n\\nsome'\nwait\n"
+        ),
+    );
+    script(
+        &site,
         "cgi-bin/hold.sh",
         "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nheld'\nexec sleep 1000\n",
     );
@@ -540,6 +675,27 @@ fn faults_end_cleanly() {
             "{f} {pid} still running"
         );
     }
+
+    // Stalls after the head: the idle timeout ends the connection without
+    // the last chunk and kills the group.
+    let mut c = server.connect();
+    c.send(req("GET", "/cgi-bin/stall.sh", &[]));
+    c.read_head_only().assert_status(200);
+    let (raw, closed) = c.read_to_end(scaled(20.0));
+    assert!(closed, "the connection stayed open");
+    assert!(
+        !raw.ends_with(b"0\r\n\r\n"),
+        "a stalled body was sent as complete"
+    );
+    let stalled: u32 = std::fs::read_to_string(pids.join("stall.child"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_for(scaled(10.0), || (!alive(stalled)).then_some(())).is_some(),
+        "the stalled script's child {stalled} still runs"
+    );
 
     // The client goes away mid-response: the group is killed.
     let mut c = server.connect();
