@@ -294,6 +294,14 @@ fn mapping_and_status_rules() {
     get(&server, "/cgi-bin/", &[]).assert_status(403);
     assert_is(&get(&server, "/app/page.sh/x/y", &[]), 200, "interp /x/y\n");
     assert_is(&get(&server, "/static.txt", &[]), 200, "plain file");
+    // Nothing under a hidden directory runs.
+    site.file(
+        ".hidden/run.sh",
+        "printf 'Content-Type: text/plain\\n\\nran'\n",
+    );
+    let r = get(&server, "/.hidden/run.sh", &[]);
+    assert!(r.status == 404 || r.status == 403, "{r:?}");
+    assert!(!contains(&r.body, b"ran"), "{r:?}");
     drop(server);
 
     // Without an interpreter a file that is not executable is 403.
