@@ -11,7 +11,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages the black-box tests use as real peers and tools.
 missing=()
-for tool in curl:curl chromium:chromium htpasswd:apache2-utils openssl:openssl goaccess:goaccess; do
+for tool in curl:curl chromium:chromium htpasswd:apache2-utils openssl:openssl goaccess:goaccess php-cgi:php-cgi git:git; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -35,6 +35,9 @@ for plugin in access auth dirlisting logger ctl; do
   CARGO_TARGET_DIR="$matrix" cargo build -q -p firmware-server --no-default-features --features "$plugin"
   FWS_BIN="$matrix/debug/firmware-server" cargo test -q -p blackbox --test "plugin_$plugin"
 done
+# CGI alone, plus auth (its git test guards pushes with it).
+CARGO_TARGET_DIR="$matrix" cargo build -q -p firmware-server --no-default-features --features cgi,auth
+FWS_BIN="$matrix/debug/firmware-server" cargo test -q -p blackbox --test plugin_cgi
 cargo build -q -p firmware-server --all-features
 
 echo "== unit and black-box tests (host)"

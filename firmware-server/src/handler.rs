@@ -12,11 +12,12 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use fws_api::gateway::Offload;
 use fws_api::plugin::Reply;
 
 use crate::config::Config;
 use crate::http::error::HttpError;
-use crate::http::request::{host_without_port, list, trim, Method, Request};
+use crate::http::request::{host_without_port, list, trim, Framing, Method, Request};
 use crate::http::response::{Head, Status};
 use crate::http::{date, mime, path, range};
 use crate::sys::{self, FileInfo, FileKind};
@@ -487,7 +488,7 @@ fn serve_inner(
         (opened, info)
     };
     let ctype = site.content_type(&scratch.path[..rel_len]);
-    file_reply(req, reply, opened, info, ctype, gzip, scratch).map(Served::Reply)
+    file_reply(req, reply, opened, info, ctype, gzip, b"", scratch).map(Served::Reply)
 }
 
 /// Opens `scratch.path[..len]` + `suffix` below `root` (through the file
@@ -585,6 +586,70 @@ fn checked_by_path(
     })
 }
 
+/// Serves a file a gateway named (X-Sendfile) exactly as a static file:
+/// the same head, validators, preconditions and ranges, with the gateway's
+/// passed-on headers added. The caller checked where the file lies.
+pub fn serve_offload(
+    site: &Site,
+    scratch: &mut Scratch,
+    o: Offload,
+    reply: &mut Reply<'_>,
+    now: Instant,
+) -> Option<FileBody> {
+    scratch.now = now;
+    let c = &o.cond;
+    let req = Request {
+        method: if c.head_only {
+            Method::Head
+        } else {
+            Method::Get
+        },
+        minor: c.minor,
+        target: b"",
+        path: b"",
+        query: None,
+        host: None,
+        framing: Framing::None,
+        keep_alive: o.keep_alive,
+        expect_continue: false,
+        if_none_match: c.if_none_match.as_deref(),
+        if_modified_since: c.if_modified_since.as_deref(),
+        if_match: c.if_match.as_deref(),
+        if_unmodified_since: c.if_unmodified_since.as_deref(),
+        range: c.range.as_deref(),
+        if_range: c.if_range.as_deref(),
+        accept_encoding: None,
+        headers: &[],
+        head_len: 0,
+    };
+    let result = match sys::fstat(o.file.as_fd()) {
+        Err(_) => Err(HttpError::Internal),
+        Ok(info) if info.kind != FileKind::Regular => Err(HttpError::Forbidden),
+        Ok(info) => {
+            let name = o.name.as_os_str().as_encoded_bytes();
+            let ctype = match &o.content_type {
+                Some(t) => &t[..],
+                None => site.content_type(name),
+            };
+            file_reply(
+                &req,
+                reply,
+                Opened::Owned(o.file, info),
+                info,
+                ctype,
+                false,
+                &o.headers,
+                scratch,
+            )
+        }
+    };
+    result.unwrap_or_else(|e| {
+        reply.reset();
+        reply.error(e);
+        None
+    })
+}
+
 /// 301 to the same path with a trailing slash, query kept.
 fn redirect_slash(req: &Request<'_>, reply: &mut Reply<'_>) {
     // One leading slash only: "//host/dir" must not become a
@@ -616,6 +681,7 @@ fn etag(info: &FileInfo, buf: &mut [u8; 56]) -> usize {
     h.len()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn file_reply(
     req: &Request<'_>,
     reply: &mut Reply<'_>,
@@ -623,6 +689,7 @@ fn file_reply(
     info: FileInfo,
     ctype: &[u8],
     gzip: bool,
+    extra: &[u8],
     scratch: &mut Scratch,
 ) -> Result<Option<FileBody>, HttpError> {
     let mut tag_buf = [0u8; 56];
@@ -658,6 +725,7 @@ fn file_reply(
         if gzip {
             h.header(b"Vary", b"Accept-Encoding");
         }
+        h.put(extra);
         reply.finish_empty();
         return Ok(None);
     }
@@ -710,7 +778,7 @@ fn file_reply(
             .num(size)
             .put(b"\r\n");
     }
-    h.end();
+    h.put(extra).end();
     reply.set_body_len(end - start);
     if req.method != Method::Get || end == start {
         return Ok(None);

@@ -239,6 +239,7 @@ registry! {
     "access" => access: fws_access::Access,
     "auth" => auth: fws_auth::Auth,
     "testkit" => testkit: fws_testkit::TestKit,
+    "cgi" => cgi: fws_cgi::Cgi,
     "dirlisting" => dirlisting: fws_dirlisting::DirListing,
     "logger" => logger: fws_logger::Logger,
     "ctl" => ctl: fws_ctl::Ctl,

@@ -185,6 +185,9 @@ struct StreamLog {
     user_agent: Vec<u8>,
     user: Option<Vec<u8>>,
     time: u64,
+    /// Status and body length of a file the engine served for the stream
+    /// (X-Sendfile): they override what the stream reports.
+    served: Option<(u16, u64)>,
 }
 
 struct Conn {
@@ -435,6 +438,21 @@ impl Worker {
         if sub == 0 {
             c.readable |= ev.readable;
             c.writable |= ev.writable;
+            // A stream waits on its backend while the client has nothing
+            // more to send: a readable client there may have gone away
+            // (as nginx does, peek for the end of the stream). Then the
+            // stream is aborted at once (its CGI process group killed)
+            // rather than when the backend answers or times out.
+            if ev.readable
+                && c.state == State::Write
+                && c.transport.is_none()
+                && c.stream.is_some()
+                && !c.stream_done
+                && sys::peer_closed(c.fd.as_fd())
+            {
+                self.close(idx);
+                return;
+            }
         } else if let Some(s) = c.stream.as_mut() {
             let reg = PollReg(&self.shared.poller);
             let mut io = Io::new(&reg, idx << 2, self.now, &self.date);
@@ -901,6 +919,8 @@ impl Worker {
             plugins,
             listeners,
             id,
+            site,
+            scratch,
             ..
         } = self;
         let Some(c) = conns[idx].as_mut() else {
@@ -994,6 +1014,39 @@ impl Worker {
                         }
                         Produced::File { fd, start, end } => {
                             c.file = Some(FileBody { fd, start, end });
+                            progress = true;
+                        }
+                        Produced::Offload(o) => {
+                            // The static path answers for the stream: the
+                            // whole response, head included.
+                            let keep = c.keep_alive && o.keep_alive;
+                            let (minor, head_only) = (o.cond.minor, o.cond.head_only);
+                            let mut r = Reply::new(resp, date, keep, minor, head_only);
+                            let file = if c.produced {
+                                None
+                            } else {
+                                handler::serve_offload(site, scratch, *o, &mut r, *now)
+                            };
+                            match r.done() {
+                                Some((n, ka, status)) if !c.produced => {
+                                    let bytes = if head_only { 0 } else { r.body_len() };
+                                    if let Some(l) = c.stream_log.as_mut() {
+                                        l.served = Some((status.code(), bytes));
+                                    }
+                                    c.out_pos = 0;
+                                    c.out_len = n;
+                                    c.file = file;
+                                    c.keep_alive = ka;
+                                    c.produced = true;
+                                }
+                                // A stream that already sent bytes cannot
+                                // hand over the response: end it.
+                                _ => {
+                                    s.abort(&mut io);
+                                    c.stream_done = true;
+                                    return Step::Close;
+                                }
+                            }
                             progress = true;
                         }
                         Produced::Fail(e) => {
@@ -1137,8 +1190,8 @@ fn log_stream(
         method: &l.method,
         target: &l.target,
         minor: l.minor,
-        status: s.log_status(),
-        bytes: s.log_bytes(),
+        status: l.served.map_or(s.log_status(), |v| v.0),
+        bytes: l.served.map_or(s.log_bytes(), |v| v.1),
         host: &l.host,
         referer: &l.referer,
         user_agent: &l.user_agent,
@@ -1282,6 +1335,7 @@ fn respond(
             user_agent: header(&req, "user-agent").to_vec(),
             user: cx.user.get().map(<[u8]>::to_vec),
             time: cx.date_secs,
+            served: None,
         }));
         let wants = s.wants_body();
         c.stream = Some(s);

@@ -8,6 +8,14 @@ are interleaved round by round (A B C A B C ...) so the ratios are measured
 side by side on a shared, noisy machine. Every process started is stopped,
 and the whole run is bounded in time.
 
+CGI scenarios (g: hello-world shell script, h: the same in C, compiled
+with cc at bench time) run firmware-server's CGI plugin, lighttpd's mod_cgi
+and nginx + fcgiwrap (Debian fcgiwrap, one process, pinned with nginx);
+their CPU column counts the whole process tree, reaped CGI children included
+(cutime/cstime): `tests/bench/bench.py --scenarios g,h`. fcgiwrap ignores
+SIGCHLD, so the kernel never adds its CGI children's time to it: nginx's CPU
+column leaves the scripts out and is not comparable (the summary says so).
+
 Usage: tests/bench/bench.py [--rounds 3] [--duration 5] [--scenarios a,b,c]
                             [--servers fws,nginx,lighttpd] [--out DIR]
                             [--bin target/release/firmware-server] [--callgrind]
@@ -39,7 +47,30 @@ SCENARIOS = {
     "d": ("1 KiB, keep-alive, 1000 conns", "/1k.bin", 1000, []),
     "e": ("304 revalidation (If-None-Match)", "/1k.bin", 100, ["If-None-Match: {etag}"]),
     "f": ("1 MiB file, 64 KiB Range requests", "/1m.bin", 100, ["Range: bytes=524288-589823"]),
+    "g": ("hello CGI, shell script", "/cgi-bin/hello.sh", 8, []),
+    "h": ("hello CGI, C program", "/cgi-bin/hello.cgi", 8, []),
 }
+CGI_SCENARIOS = {"g", "h"}
+
+HELLO_SH = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nHello, world!\\n'\n"
+HELLO_C = (
+    "#include <stdio.h>\n"
+    "int main(void) { fputs(\"Content-Type: text/plain\\r\\n\\r\\nHello, world!\\n\", stdout); return 0; }\n"
+)
+
+
+def make_cgi_bin(docroot, workdir):
+    """cgi-bin/hello.sh and cgi-bin/hello.cgi (compiled with cc)."""
+    d = os.path.join(docroot, "cgi-bin")
+    os.makedirs(d, mode=0o755, exist_ok=True)
+    with open(os.path.join(d, "hello.sh"), "w") as f:
+        f.write(HELLO_SH)
+    src = os.path.join(workdir, "hello.c")
+    with open(src, "w") as f:
+        f.write(HELLO_C)
+    subprocess.run(["cc", "-O2", "-o", os.path.join(d, "hello.cgi"), src], check=True)
+    for n in ("hello.sh", "hello.cgi"):
+        os.chmod(os.path.join(d, n), 0o755)
 
 
 def free_port():
@@ -83,10 +114,11 @@ def proc_status_kb(pid, field):
 
 
 def cpu_ticks(pid):
+    """utime + stime + cutime + cstime: reaped children (CGI) count too."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime + stime
+        return sum(int(x) for x in fields[11:15])
     except (OSError, IndexError, ValueError):
         return 0
 
@@ -99,6 +131,8 @@ class Server:
         self.args = args
         self.proc = None
         self.port = None
+        # Helper processes outside the server's tree (fcgiwrap).
+        self.helpers = []
 
     def command(self, port):
         raise NotImplementedError
@@ -118,7 +152,10 @@ class Server:
         time.sleep(0.2)
 
     def pids(self):
-        return tree_pids(self.proc.pid)
+        pids = tree_pids(self.proc.pid)
+        for h in self.helpers:
+            pids += tree_pids(h.pid)
+        return pids
 
     def rss_kb(self):
         return sum(proc_status_kb(p, "VmRSS") for p in self.pids())
@@ -130,6 +167,15 @@ class Server:
         return sum(cpu_ticks(p) for p in self.pids())
 
     def stop(self):
+        for h in self.helpers:
+            if h.poll() is None:
+                try:
+                    os.killpg(h.pid, signal.SIGTERM)
+                    h.wait(timeout=10)
+                except (OSError, subprocess.TimeoutExpired):
+                    os.killpg(h.pid, signal.SIGKILL)
+                    h.wait()
+        self.helpers = []
         if self.proc and self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -153,6 +199,8 @@ class FirmwareServer(Server):
                 "max_keepalive_requests = 0\n"
                 'log_level = "error"\n'
             )
+            if self.args.cgi:
+                f.write('\n[cgi]\nprefix = "/cgi-bin"\nmax_processes = 64\n')
         return [self.args.bin, "--config", conf]
 
 
@@ -171,9 +219,30 @@ class Nginx(Server):
                 f"  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n"
                 f"  fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n"
                 "  default_type application/octet-stream;\n"
-                f"  server {{ listen 127.0.0.1:{port}; root {self.docroot}; }}\n}}\n"
+                f"  server {{ listen 127.0.0.1:{port}; root {self.docroot};{self.cgi_location()} }}\n}}\n"
             )
         return ["nginx", "-c", conf, "-p", d]
+
+    def cgi_location(self):
+        """fcgiwrap, started here (one process, pinned with nginx)."""
+        if not self.args.cgi:
+            return ""
+        fport = free_port()
+        self.helpers.append(
+            subprocess.Popen(
+                ["taskset", "-c", "0", "fcgiwrap", "-c", "1", "-s", f"tcp:127.0.0.1:{fport}"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
+        if not wait_port(fport):
+            raise RuntimeError("fcgiwrap did not start")
+        return (
+            " location /cgi-bin/ { include /etc/nginx/fastcgi_params;"
+            " fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;"
+            f" fastcgi_pass 127.0.0.1:{fport}; }}"
+        )
 
 
 class Lighttpd(Server):
@@ -193,6 +262,8 @@ class Lighttpd(Server):
                 'server.network-backend = "sendfile"\n'
                 'mimetype.assign = ( ".bin" => "application/octet-stream" )\n'
             )
+            if self.args.cgi:
+                f.write('server.modules += ( "mod_cgi" )\ncgi.assign = ( ".sh" => "", ".cgi" => "" )\n')
         return ["lighttpd", "-D", "-f", conf]
 
 
@@ -287,6 +358,7 @@ def main():
     ap.add_argument("--callgrind", action="store_true")
     ap.add_argument("--max-seconds", type=int, default=1800)
     args = ap.parse_args()
+    args.cgi = bool(CGI_SCENARIOS & set(args.scenarios.split(",")))
 
     for tool in ["wrk", "taskset"] + [{"nginx": "nginx", "lighttpd": "lighttpd"}.get(s, "") for s in args.servers.split(",")]:
         if tool and not shutil.which(tool):
@@ -306,6 +378,11 @@ def main():
         with open(os.path.join(docroot, name), "wb") as f:
             f.write(os.urandom(size))
         os.chmod(os.path.join(docroot, name), 0o644)
+    if args.cgi:
+        for tool in ["cc"] + (["fcgiwrap"] if "nginx" in args.servers.split(",") else []):
+            if not shutil.which(tool):
+                sys.exit(f"bench: {tool} not found (Debian: apt-get install gcc fcgiwrap)")
+        make_cgi_bin(docroot, workdir)
 
     servers = args.servers.split(",")
     scenarios = args.scenarios.split(",")
@@ -388,6 +465,12 @@ def main():
                 f"| ({sc}) {SCENARIOS[sc][0]} | {name} | {s['rps_median']:.0f} | {s['rps_min']:.0f}-{s['rps_max']:.0f} | {s['errors']} | "
                 f"{ratio('nginx')} | {ratio('lighttpd')} | {s['cpu_us_per_req'] or 0:.1f} | {cpu_ratio} | {s['idle_rss_kb']} | {s['peak_rss_kb']} |"
             )
+    if args.cgi and "nginx" in servers:
+        lines += [
+            "",
+            "CGI scenarios: nginx's CPU counts nginx and fcgiwrap only — fcgiwrap ignores SIGCHLD, "
+            "so its scripts' CPU is never added to it; compare CPU with lighttpd, whose mod_cgi reaps its children.",
+        ]
     if cg:
         lines += ["", "Instructions per request, scenario (a), callgrind: " + ", ".join(f"{k} {v:.0f}" if v else f"{k} -" for k, v in cg.items())]
     table = "\n".join(lines)

@@ -422,9 +422,16 @@ pub enum Produced {
     Pending,
     /// The response is complete.
     Done,
-    /// Send `start..end` of this file next (X-Sendfile), then call `produce`
-    /// again.
+    /// Send `start..end` of this file next, then call `produce` again. The
+    /// stream frames it (it counted the bytes in its Content-Length or wrote
+    /// the chunk header before): X-ZeroCopy parts.
     File { fd: OwnedFd, start: u64, end: u64 },
+    /// Serve this file as the static handler serves one — the whole
+    /// response, head included: sendfile, Content-Length, ETag and
+    /// Last-Modified, Range and conditional requests (X-Sendfile). Nothing
+    /// may have been produced before; `produce` is called again after it
+    /// is sent (answer `Done`).
+    Offload(Box<crate::gateway::Offload>),
     /// Failed. Before any byte was produced the engine answers with this
     /// error's page; afterwards it closes the connection.
     Fail(HttpError),
