@@ -247,6 +247,18 @@ pub fn load_pair(
     })
 }
 
+/// Warnings from init come out once logging is set up (in `start`).
+static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static PENDING: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn warn(msg: String) {
+    if STARTED.load(std::sync::atomic::Ordering::Acquire) {
+        log::warn!("{msg}");
+    } else if let Ok(mut p) = PENDING.lock() {
+        p.push(msg);
+    }
+}
+
 fn check_key_mode(key: &Path, strict: bool) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let Ok(m) = std::fs::metadata(key) else {
@@ -260,7 +272,7 @@ fn check_key_mode(key: &Path, strict: bool) -> Result<(), String> {
         if strict {
             return Err(msg + "; refused because strict_key_permissions is on");
         }
-        log::warn!("tls: {msg}");
+        warn(format!("tls: {msg}"));
     }
     Ok(())
 }
@@ -392,7 +404,9 @@ pub struct Tls {
     shared: Option<Arc<Shared>>,
     text: String,
     vhosts: Vec<VhostTls>,
-    https_port: u16,
+    /// The HTTPS port redirects name: the first listener's, or (when it is
+    /// port 0) the one the first TLS connection came in on.
+    https_port: std::sync::atomic::AtomicU16,
 }
 
 pub struct Worker {
@@ -613,11 +627,11 @@ impl Tls {
             if let (Some(c), Some(k)) = (&s.vhosts[0].cert, &s.vhosts[0].key) {
                 if !c.exists() && !k.exists() {
                     let fp = generate_self_signed(&s.self_signed_names, c, k)?;
-                    log::warn!(
+                    warn(format!(
                         "tls: generated a self-signed ECDSA P-256 certificate for {} in {} (SHA-256 fingerprint {fp})",
                         s.self_signed_names.join(", "),
                         c.display()
-                    );
+                    ));
                 }
             }
         }
@@ -711,7 +725,7 @@ impl Plugin for Tls {
                 shared: None,
                 text,
                 vhosts,
-                https_port,
+                https_port: https_port.into(),
             });
         }
         let shared = Tls::from_settings(s).map_err(|e| vec![format!("tls: {e}")])?;
@@ -719,7 +733,7 @@ impl Plugin for Tls {
             shared: Some(shared),
             text,
             vhosts,
-            https_port,
+            https_port: https_port.into(),
         })
     }
 
@@ -733,12 +747,27 @@ impl Plugin for Tls {
             .map_or_else(Vec::new, |s| s.settings.listen.clone())
     }
 
+    fn start(&self, _ctl: Arc<dyn fws_api::plugin::Control>) {
+        STARTED.store(true, std::sync::atomic::Ordering::Release);
+        if let Ok(mut p) = PENDING.lock() {
+            for m in p.drain(..) {
+                log::warn!("{m}");
+            }
+        }
+    }
+
     fn worker(&self, id: usize) -> Worker {
         Worker { id }
     }
 
-    fn transport(&self, _w: &mut Worker, _conn: &ConnInfo) -> Option<Box<dyn Transport>> {
+    fn transport(&self, _w: &mut Worker, conn: &ConnInfo) -> Option<Box<dyn Transport>> {
         let sh = self.shared.as_ref()?;
+        let _ = self.https_port.compare_exchange(
+            0,
+            conn.local.port(),
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Some(Box::new(TlsConn::new(sh.clone())))
     }
 
@@ -761,8 +790,9 @@ impl Plugin for Tls {
                 Some(h) => loc.extend_from_slice(h),
                 None => loc.extend_from_slice(x.conn.local.ip().to_string().as_bytes()),
             }
-            if self.https_port != 443 && self.https_port != 0 {
-                loc.extend_from_slice(format!(":{}", self.https_port).as_bytes());
+            let port = self.https_port.load(std::sync::atomic::Ordering::Relaxed);
+            if port != 443 && port != 0 {
+                loc.extend_from_slice(format!(":{port}").as_bytes());
             }
             if x.req.target.starts_with(b"/") {
                 loc.extend_from_slice(x.req.target);
@@ -855,9 +885,6 @@ impl Plugin for Tls {
                 Some(sh) => {
                     let cur = sh.current();
                     let mut out = String::new();
-                    for (cfg, vi) in &cur.configs {
-                        let _ = (cfg, vi);
-                    }
                     for (p, _) in cur.stamps.iter().step_by(2) {
                         if let Ok(pem) = std::fs::read(p) {
                             if let Some(Ok(c)) = CertificateDer::pem_slice_iter(&pem).next() {
