@@ -14,7 +14,7 @@ row() {
 echo "| build | bytes (stripped, $(uname -m)) | over bare |"
 echo "| --- | --- | --- |"
 row bare --no-default-features
-for p in access auth dirlisting logger ctl; do
+for p in access auth dirlisting logger ctl tls; do
   row "$p" --no-default-features --features "$p"
 done
 row "default (all five)"
