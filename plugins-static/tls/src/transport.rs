@@ -225,3 +225,136 @@ impl Transport for TlsConn {
         self.shared.hsts(self.vhost)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+    use std::io::{Read, Write};
+
+    /// An in-memory socket: reads from `input`, writes to `output`,
+    /// `WouldBlock` when empty (what a fuzz target feeds).
+    #[derive(Default)]
+    struct Mem {
+        input: VecDeque<u8>,
+        output: Vec<u8>,
+    }
+
+    impl Read for Mem {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.input.is_empty() {
+                return Err(ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.input.len());
+            for b in buf.iter_mut().take(n) {
+                *b = self.input.pop_front().unwrap_or(0);
+            }
+            Ok(n)
+        }
+    }
+
+    impl Write for Mem {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.output.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn server() -> (TlsConn, rustls::pki_types::CertificateDer<'static>) {
+        let ck = rcgen::generate_simple_self_signed(vec!["dev.lan".to_string()]).unwrap();
+        let t = crate::transport_from_pem(
+            ck.cert.pem().as_bytes(),
+            ck.signing_key.serialize_pem().as_bytes(),
+        )
+        .unwrap();
+        (t, ck.cert.der().clone())
+    }
+
+    #[test]
+    fn a_real_client_gets_plaintext_through_the_transport() {
+        let (mut t, der) = server();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(der).unwrap();
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut client =
+            rustls::ClientConnection::new(Arc::new(cfg), "dev.lan".try_into().unwrap()).unwrap();
+        client
+            .writer()
+            .write_all(b"GET / HTTP/1.1\r\n\r\n")
+            .unwrap();
+        let mut wire = Mem::default();
+        let mut buf = [0u8; 64];
+        let mut got = Vec::new();
+        for _ in 0..20 {
+            let mut out = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut out).unwrap();
+            }
+            wire.input.extend(out);
+            loop {
+                match t.read(&mut wire, &mut buf) {
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            let back = std::mem::take(&mut wire.output);
+            if !back.is_empty() {
+                client.read_tls(&mut &back[..]).unwrap();
+                client.process_new_packets().unwrap();
+            }
+            if !got.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(got, b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(t.peer().server_name, Some("dev.lan"));
+        // And back: the response reaches the client in plaintext.
+        assert_eq!(t.write(&mut wire, b"HTTP/1.1 200 OK\r\n\r\n").unwrap(), 19);
+        assert!(t.flush(&mut wire).unwrap());
+        client.read_tls(&mut &wire.output[..]).unwrap();
+        client.process_new_packets().unwrap();
+        let mut resp = [0u8; 19];
+        client.reader().read_exact(&mut resp).unwrap();
+        assert_eq!(&resp, b"HTTP/1.1 200 OK\r\n\r\n");
+    }
+
+    #[test]
+    fn arbitrary_bytes_end_in_an_error_never_a_panic() {
+        for seed in 0u32..200 {
+            let (mut t, _) = server();
+            let mut wire = Mem::default();
+            let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+            let mut bytes: Vec<u8> = (0..600)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect();
+            if seed % 2 == 0 {
+                // A plausible record header first, so parsing goes deeper.
+                bytes[..3].copy_from_slice(&[0x16, 0x03, 0x01]);
+            }
+            wire.input.extend(bytes);
+            let mut buf = [0u8; 256];
+            for _ in 0..4 {
+                match t.read(&mut wire, &mut buf) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+}
