@@ -614,3 +614,60 @@ fn config_errors_name_file_and_line() {
     assert_ne!(r.code(), Some(0));
     assert!(r.stderr.contains("cert"), "{}", r.stderr);
 }
+
+#[test]
+fn ctl_tls_reload_certs_swaps_the_certificate_or_keeps_the_old_one() {
+    let pki = Pki::new();
+    let sock = pki.p("ctl.sock");
+    let site = Site::new();
+    site.file("index.html", "home\n");
+    let text = format!(
+        "[ctl]\nsocket = \"{sock}\"\n[[tls]]\nlisten = \"127.0.0.1:0\"\nwatch = false\n\
+         cert = \"{}\"\nkey = \"{}\"\n",
+        pki.p("localhost.pem"),
+        pki.p("localhost.key")
+    );
+    let cfg = path_str(&site.config("s.toml", &text));
+    let check = run(&["--check-config", "--config", &cfg]);
+    if check.code() != Some(0) {
+        // A build without the ctl plugin says so; nothing else to test.
+        assert!(
+            check.stderr.contains("needs the ctl plugin"),
+            "{}",
+            check.stderr
+        );
+        return;
+    }
+    let root = site.root_str();
+    let t = Server::start_raw(
+        &["--root", &root, "--config", &cfg, "--listen", "127.0.0.1:0"],
+        2,
+    );
+    let (host, port) = (
+        t.addrs()[1].ip().to_string(),
+        t.addrs()[1].port().to_string(),
+    );
+    wait_for(scaled(5.0), || Path::new(&sock).exists().then_some(())).expect("ctl socket");
+    let before = py(&["fingerprint", &host, &port, "localhost"]);
+    // The files change, but watch is off: nothing happens until asked.
+    std::fs::copy(pki.dir.join("a.lan.pem"), pki.dir.join("localhost.pem")).unwrap();
+    std::fs::copy(pki.dir.join("a.lan.key"), pki.dir.join("localhost.key")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(py(&["fingerprint", &host, &port, "localhost"]), before);
+    let r = run(&["ctl", "--socket", &sock, "tls", "reload-certs"]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr);
+    assert!(r.stdout.contains("reloaded 1 certificate"), "{}", r.stdout);
+    let after = py(&["fingerprint", &host, &port, "localhost"]);
+    assert_ne!(after, before);
+    assert_eq!(after, py(&["fingerprint", &host, &port, "a.lan"]));
+    // A key that does not go with the certificate: refused, old one kept.
+    std::fs::copy(pki.dir.join("b.lan.key"), pki.dir.join("localhost.key")).unwrap();
+    let r = run(&["ctl", "--socket", &sock, "tls", "reload-certs"]);
+    assert_ne!(r.code(), Some(0));
+    assert!(
+        r.stderr.contains("kept the old certificates"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(py(&["fingerprint", &host, &port, "localhost"]), after);
+}
