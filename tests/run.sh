@@ -11,7 +11,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages the black-box tests use as real peers and tools.
 missing=()
-for tool in curl:curl chromium:chromium htpasswd:apache2-utils openssl:openssl goaccess:goaccess php-cgi:php-cgi git:git; do
+for tool in curl:curl chromium:chromium htpasswd:apache2-utils openssl:openssl goaccess:goaccess php-cgi:php-cgi git:git python3:python3; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -31,7 +31,7 @@ CARGO_TARGET_DIR="$matrix" cargo build -q -p firmware-server --no-default-featur
 FWS_BIN="$matrix/debug/firmware-server" cargo test -q -p blackbox \
   --test cli --test http --test errors --test static_files --test traversal \
   --test conditional --test range --test config_features --test lifecycle --test curl
-for plugin in access auth dirlisting logger ctl; do
+for plugin in access auth dirlisting logger ctl tls; do
   CARGO_TARGET_DIR="$matrix" cargo build -q -p firmware-server --no-default-features --features "$plugin"
   FWS_BIN="$matrix/debug/firmware-server" cargo test -q -p blackbox --test "plugin_$plugin"
 done

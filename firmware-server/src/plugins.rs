@@ -237,6 +237,7 @@ macro_rules! registry {
 
 registry! {
     "access" => access: fws_access::Access,
+    "tls" => tls: fws_tls::Tls,
     "auth" => auth: fws_auth::Auth,
     "testkit" => testkit: fws_testkit::TestKit,
     "cgi" => cgi: fws_cgi::Cgi,

@@ -756,6 +756,18 @@ impl Worker {
         let Some(c) = conns[idx].as_mut() else {
             return Step::Close;
         };
+        if c.writable {
+            // A transport's own output (a TLS handshake answer that did not
+            // fit the socket) goes out as soon as there is room.
+            if let Some(t) = c.transport.as_mut() {
+                match t.flush(&mut Sock(c.fd.as_fd())) {
+                    Ok(true) => {}
+                    Ok(false) => c.writable = false,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.writable = false,
+                    Err(_) => return Step::Close,
+                }
+            }
+        }
         if !c.readable && !c.unparsed {
             if c.filled == 0 {
                 Self::release(pool, c);
@@ -1252,6 +1264,9 @@ fn respond(
     cx.user.clear();
     let head_only = req.method == Method::Head;
     let mut reply = Reply::new(resp, cx.date, req.keep_alive, req.minor, head_only);
+    if let Some(t) = c.transport.as_deref() {
+        reply.set_extra(t.response_headers());
+    }
     let mut file = None;
     let mut stream: Option<Box<dyn Stream>> = None;
     {

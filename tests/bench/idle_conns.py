@@ -6,11 +6,13 @@ has been fully through the request path) and keeps them all open and idle,
 then prints the server's VmRSS and VmHWM (summed over PIDs). Bounded in time;
 closes everything it opened.
 
-Usage: tests/bench/idle_conns.py --port PORT --pid PID [PID...] [-n 1000] [--path /1k.bin]
+Usage: tests/bench/idle_conns.py --port PORT --pid PID [PID...] [-n 1000] [--path /1k.bin] [--tls]
+(--tls: HTTPS, certificate not verified; the idle connections hold TLS state)
 """
 import argparse
 import resource
 import socket
+import ssl
 import sys
 import time
 
@@ -31,7 +33,13 @@ def main():
     ap.add_argument("-n", type=int, default=1000)
     ap.add_argument("--path", default="/")
     ap.add_argument("--hold", type=float, default=1.0, help="seconds to hold before reading RSS")
+    ap.add_argument("--tls", action="store_true", help="connect with TLS (no verification)")
     args = ap.parse_args()
+    tls = None
+    if args.tls:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.n + 64)), hard))
 
@@ -43,6 +51,8 @@ def main():
     try:
         for _ in range(args.n):
             s = socket.create_connection((args.host, args.port), timeout=10)
+            if tls:
+                s = tls.wrap_socket(s, server_hostname="localhost")
             s.sendall(req)
             data = b""
             while b"\r\n\r\n" not in data:

@@ -191,6 +191,7 @@ pub struct Reply<'b> {
     status: Option<Status>,
     closes: bool,
     body_len: u64,
+    extra: &'static [u8],
 }
 
 impl<'b> Reply<'b> {
@@ -210,7 +211,14 @@ impl<'b> Reply<'b> {
             status: None,
             closes: false,
             body_len: 0,
+            extra: b"",
         }
+    }
+
+    /// Header lines (each ending in CRLF) [`Reply::start`] adds after the
+    /// common ones (the transport's `Strict-Transport-Security`).
+    pub fn set_extra(&mut self, lines: &'static [u8]) {
+        self.extra = lines;
     }
 
     /// Makes the response close the connection (say so before `start`).
@@ -227,7 +235,8 @@ impl<'b> Reply<'b> {
         let h = &mut self.head;
         h.status(status)
             .header(b"Date", self.date)
-            .header(b"Server", b"firmware-server");
+            .header(b"Server", b"firmware-server")
+            .put(self.extra);
         if !self.keep_alive {
             h.header(b"Connection", b"close");
         } else if self.minor == 0 {
@@ -516,6 +525,11 @@ pub trait Transport: Send {
     /// What the transport knows about the client (SNI, client certificate).
     fn peer(&self) -> Peer<'_> {
         Peer::default()
+    }
+    /// Header lines (each ending in CRLF) added to every response the
+    /// engine writes on this connection (`Strict-Transport-Security`).
+    fn response_headers(&self) -> &'static [u8] {
+        b""
     }
 }
 

@@ -28,11 +28,16 @@ commands:
   config            the effective configuration
   log [--follow]    lines from the logger's RAM ring (--follow: keep polling)
   reopen-logs       reopen the log files (logrotate) and reload the plugins
+  tls reload-certs  reload the TLS certificates and keys (tls plugin)
+  tls fingerprint   SHA-256 fingerprints of the certificates in use
 
 options:
   --socket PATH     the control socket (overrides the config)
   --json            machine-readable output
 ";
+
+/// Plugins whose own commands the client passes on (`ctl NAME ARGS...`).
+pub const PLUGIN_COMMANDS: &[&str] = &["tls"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -67,6 +72,10 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
             }
             s if s.starts_with('-') => return Err(format!("unknown option '{s}' (try --help)")),
             s => {
+                if let Some(Command::Plugin { args, .. }) = command.as_mut() {
+                    args.push(s.to_string());
+                    continue;
+                }
                 if command.is_some() {
                     return Err(format!("unexpected argument '{s}' (try --help)"));
                 }
@@ -76,6 +85,10 @@ pub fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
                     "config" => Command::Config,
                     "log" => Command::Log { after: 0 },
                     "reopen-logs" => Command::ReopenLogs,
+                    p if PLUGIN_COMMANDS.contains(&p) => Command::Plugin {
+                        name: p.to_string(),
+                        args: Vec::new(),
+                    },
                     other => {
                         return Err(format!(
                         "unknown command '{other}' (expected status, connections, config, log, reopen-logs)"
@@ -512,6 +525,16 @@ mod tests {
                 true,
             ),
             ("reopen-logs", Command::ReopenLogs, None, false, false),
+            (
+                "tls reload-certs",
+                Command::Plugin {
+                    name: "tls".into(),
+                    args: vec!["reload-certs".into()],
+                },
+                None,
+                false,
+                false,
+            ),
         ];
         for (line, cmd, sock, json, follow) in ok {
             let o = parse_args(&args(line)).unwrap().unwrap();

@@ -28,6 +28,11 @@ pub enum Command {
         after: u64,
     },
     ReopenLogs,
+    /// A command addressed to a plugin (`ctl tls reload-certs`).
+    Plugin {
+        name: String,
+        args: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +166,10 @@ mod tests {
             Command::Log { after: 0 },
             Command::Log { after: u64::MAX },
             Command::ReopenLogs,
+            Command::Plugin {
+                name: "tls".into(),
+                args: vec!["reload-certs".into()],
+            },
         ] {
             let f = encode_command(&c);
             assert_eq!(decode_command(payload(&f)), Ok(c));

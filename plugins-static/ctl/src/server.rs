@@ -224,6 +224,18 @@ pub fn handle(cmd: Command, ctl: &dyn Control) -> Answer {
                 ),
             }
         }
+        Command::Plugin { name, args } => {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            match ctl.plugin_command(&name, &args) {
+                Some(Ok(m)) => Answer::Done(m.trim_end().to_string()),
+                Some(Err(m)) => Answer::Error(format!("{name}: {m}")),
+                None if ctl.features().contains(&name.as_str()) => Answer::Error(format!(
+                    "{name}: command not understood: {}",
+                    args.join(" ")
+                )),
+                None => Answer::Error(format!("this server was built without the {name} plugin")),
+            }
+        }
         Command::ReopenLogs => {
             let r = ctl.plugin_command("logger", &["reopen"]);
             ctl.reload();
