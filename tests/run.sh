@@ -43,6 +43,9 @@ FWS_BIN="$PWD/target/debug/firmware-server" cargo test --workspace
 echo "== plugin API shapes (test-only testkit plugin)"
 cargo test -p firmware-server --features testkit --test plugin_shapes
 
+echo "== hardening: every fuzz target for 10 s (tests/hardening/fuzz.sh)"
+tests/hardening/fuzz.sh 10
+
 if [ "$mode" = "--host" ]; then exit 0; fi
 
 echo "== cross toolchain (Debian rustc + std source, Zig, qemu-user)"

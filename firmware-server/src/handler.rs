@@ -751,8 +751,9 @@ fn if_range_allows(v: Option<&[u8]>, tag: &[u8], mtime: u64) -> bool {
 }
 
 /// Whether an If-Match / If-None-Match list matches `tag`; `weak` selects
-/// the weak comparison (If-None-Match), otherwise strong.
-fn etag_list_matches(v: &[u8], tag: &[u8], weak: bool) -> bool {
+/// the weak comparison (If-None-Match), otherwise strong. Public for the
+/// fuzz target `conditional`.
+pub fn etag_list_matches(v: &[u8], tag: &[u8], weak: bool) -> bool {
     let v = trim(v);
     if v == b"*" {
         return true;
