@@ -101,6 +101,8 @@ impl Server {
             infos.push(ListenerInfo { addr: real, owner });
         }
         let infos: Arc<[ListenerInfo]> = infos.into();
+        // The ports are bound: give up root before any worker starts.
+        switch_user(cfg)?;
         let nworkers = Self::worker_count(cfg);
         // max_connections is a total: split it exactly across the workers.
         let slots = |i: usize| {
@@ -415,4 +417,83 @@ fn refuse_busy(fd: &OwnedFd) {
     }
     let _ = sys::send(fd.as_fd(), BUSY, false);
     sys::shutdown_write(fd.as_fd());
+}
+
+/// Switches to `[server] user`/`group` once the listeners are bound
+/// (supplementary groups cleared), or refuses to run: when the switch is
+/// asked for and fails, when `require_drop` is set and the server would stay
+/// root, and when the new user cannot read a document root.
+fn switch_user(cfg: &Config) -> Result<(), String> {
+    let root = sys::euid() == 0;
+    if cfg.user.is_empty() {
+        if cfg.require_drop && root {
+            return Err("require_drop is set and the server runs as root: set [server] user = \"NAME\" (the user to switch to after binding the ports)".into());
+        }
+        return Ok(());
+    }
+    let numeric = |s: &str| {
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse::<u32>().ok())
+            .flatten()
+    };
+    let user = sys::lookup_user(&cfg.user)
+        .map_err(|e| format!("cannot look up user {:?}: {e}", cfg.user))?;
+    let (uid, primary) = match (user, numeric(&cfg.user)) {
+        (Some(id), _) => (id.uid, Some(id.gid)),
+        (None, Some(uid)) => (uid, None),
+        (None, None) => return Err(format!("user {:?} does not exist", cfg.user)),
+    };
+    let gid = if cfg.group.is_empty() {
+        primary.ok_or_else(|| {
+            format!(
+                "user {} has no entry in the user database: set [server] group as well",
+                cfg.user
+            )
+        })?
+    } else {
+        match sys::lookup_group(&cfg.group)
+            .map_err(|e| format!("cannot look up group {:?}: {e}", cfg.group))?
+        {
+            Some(g) => g,
+            None => numeric(&cfg.group)
+                .ok_or_else(|| format!("group {:?} does not exist", cfg.group))?,
+        }
+    };
+    if uid == 0 && cfg.require_drop {
+        return Err(format!(
+            "require_drop is set and user {:?} is root",
+            cfg.user
+        ));
+    }
+    if !root {
+        if sys::euid() == uid {
+            log::info!("already running as user {} (uid {uid})", cfg.user);
+            return Ok(());
+        }
+        return Err(format!(
+            "cannot switch to user {} (uid {uid}): the server was not started as root",
+            cfg.user
+        ));
+    }
+    sys::drop_privileges(sys::Identity { uid, gid }).map_err(|e| {
+        format!(
+            "cannot switch to user {} (uid {uid}, gid {gid}): {e}",
+            cfg.user
+        )
+    })?;
+    for dir in std::iter::once(&cfg.root).chain(cfg.vhosts.iter().map(|v| &v.root)) {
+        std::fs::read_dir(dir).map_err(|e| {
+            format!(
+                "user {} cannot read the document root {}: {e}",
+                cfg.user,
+                dir.display()
+            )
+        })?;
+    }
+    log::info!(
+        "switched to user {} (uid {uid}, gid {gid}), supplementary groups cleared",
+        cfg.user
+    );
+    Ok(())
 }
