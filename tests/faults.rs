@@ -245,3 +245,46 @@ fn the_server_recovers_from_descriptor_exhaustion() {
     }
     assert_eq!(ok, 50, "not every request was served after the exhaustion");
 }
+
+#[test]
+fn with_reclaim_slots_a_flood_of_idle_connections_cannot_lock_clients_out() {
+    let site = Site::new();
+    site.file("small.txt", "small");
+    let srv = site
+        .start_with_config("[server]\nworkers = 1\nmax_connections = 2\nreclaim_slots = true\n");
+    // Slot 1: a connection that sends nothing; slot 2: a partial head.
+    let mut idle = srv.connect();
+    let mut partial = srv.connect();
+    partial.send("GET /small.txt HTTP/1.1\r\n");
+    std::thread::sleep(scaled(0.3));
+    // A third client is served: the idle connection's slot is reclaimed.
+    let mut third = srv.connect();
+    third
+        .request(&req("GET", "/small.txt", &[]))
+        .assert_body(200, "small");
+    idle.expect_closed();
+    // The partial request was not the one chosen: it completes.
+    partial.send("Host: x\r\n\r\n");
+    partial.read_response().assert_body(200, "small");
+    // Both slots are now idle keep-alive connections; a flood of new idle
+    // connections keeps taking slots from each other, and a real client
+    // arriving after it is still served.
+    let flood: Vec<Conn> = (0..20).map(|_| srv.connect()).collect();
+    std::thread::sleep(scaled(0.3));
+    srv.get("/small.txt").assert_body(200, "small");
+    drop(flood);
+    // --check-config shows the setting.
+    let cfg = path_str(&site.config("r.toml", "[server]\nreclaim_slots = true\n"));
+    let r = run(&[
+        "--root",
+        &site.root_str(),
+        "--config",
+        &cfg,
+        "--check-config",
+    ]);
+    assert!(
+        r.stdout.lines().any(|l| l == "reclaim_slots = true"),
+        "{}",
+        r.stdout
+    );
+}

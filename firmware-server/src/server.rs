@@ -38,6 +38,7 @@ pub struct Server {
     poller: Arc<Poller>,
     stop: Arc<AtomicBool>,
     shutdown_grace: Duration,
+    reclaim_slots: bool,
 }
 
 /// Stops a running server from another thread (tests, the control plane).
@@ -164,6 +165,7 @@ impl Server {
             poller,
             stop,
             shutdown_grace: cfg.shutdown_grace,
+            reclaim_slots: cfg.reclaim_slots,
         })
     }
 
@@ -300,6 +302,17 @@ impl Server {
                 best = Some((i, live));
             }
         }
+        if best.is_none() && self.reclaim_slots {
+            // Every slot is taken: the least-loaded worker reclaims the slot
+            // of its longest-idle connection for this one, or refuses it
+            // itself. Handoffs in flight are bounded to a quarter more.
+            for (i, w) in self.workers.iter().enumerate() {
+                let live = w.live.load(Ordering::Acquire);
+                if live < w.capacity + w.capacity / 4 + 1 && best.is_none_or(|(_, l)| live < l) {
+                    best = Some((i, live));
+                }
+            }
+        }
         let Some((i, _)) = best else {
             self.refused.fetch_add(1, Ordering::Relaxed);
             refuse_busy(&h.fd);
@@ -406,7 +419,7 @@ impl Control for ControlPlane {
 }
 
 /// Answers 503 on a connection no worker can take, then closes it.
-fn refuse_busy(fd: &OwnedFd) {
+pub(crate) fn refuse_busy(fd: &OwnedFd) {
     let mut sink = [0u8; 1024];
     // Read what already arrived so the close does not turn into a reset
     // that would destroy the answer before the client reads it.

@@ -451,8 +451,10 @@ impl Worker {
                 Err(poisoned) => poisoned.into_inner().pop_front(),
             };
             let Some(h) = next else { return };
-            let Some(idx) = self.free.pop() else {
-                // Cannot happen while the scheduler honours `capacity`.
+            let Some(idx) = self.free.pop().or_else(|| self.reclaim_slot()) else {
+                // Every slot is busy with a request in progress (the
+                // scheduler only hands over more with `reclaim_slots`).
+                crate::server::refuse_busy(&h.fd);
                 self.shared.live.fetch_sub(1, Ordering::AcqRel);
                 continue;
             };
@@ -520,6 +522,38 @@ impl Worker {
             self.conns[idx as usize] = Some(c);
             self.drive(idx as usize);
         }
+    }
+
+    /// Frees the slot of the connection that has waited longest without a
+    /// request in progress: lingering after its response first, then idle
+    /// (keep-alive, or new without a byte), then one still sending its
+    /// head (slowloris). Connections reading a body or writing a response
+    /// are never chosen. Returns the freed slot, `None` if there is none.
+    fn reclaim_slot(&mut self) -> Option<u32> {
+        let rank = |s: State| match s {
+            State::Linger => Some(0u8),
+            State::Idle => Some(1),
+            State::Head => Some(2),
+            State::Body | State::Write => None,
+        };
+        let victim = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let c = c.as_ref()?;
+                if c.stream.is_some() {
+                    return None;
+                }
+                Some((rank(c.state)?, c.deadline, i))
+            })
+            .min()?;
+        log::debug!(
+            "all slots busy: closing connection {} to reclaim its slot",
+            victim.2
+        );
+        self.close(victim.2);
+        self.free.pop()
     }
 
     /// Gives freed buffers to connections waiting for one, in arrival order.

@@ -72,6 +72,10 @@ pub struct Config {
     pub group: String,
     /// Refuse to serve as root: started as root, a `user` is required.
     pub require_drop: bool,
+    /// With every slot taken, a new connection takes the slot of the
+    /// longest-idle one (keep-alive idle, lingering, or still sending its
+    /// head) instead of getting a 503.
+    pub reclaim_slots: bool,
     /// `[mime]` overrides of the built-in table: (extension lowercased, type).
     pub mime: Vec<(String, String)>,
     pub vhosts: Vec<VHost>,
@@ -118,6 +122,7 @@ impl Default for Config {
             user: String::new(),
             group: String::new(),
             require_drop: false,
+            reclaim_slots: false,
             mime: Vec::new(),
             vhosts: Vec::new(),
             plugin_sections: Vec::new(),
@@ -388,6 +393,7 @@ impl Config {
                     account(v).map(|x| self.group = x)
                 }
                 "require_drop" => boolean(v).map(|x| self.require_drop = x),
+                "reclaim_slots" => boolean(v).map(|x| self.reclaim_slots = x),
                 _ => {
                     st.err(e.line, unknown_key(&e.key, "[server]"));
                     continue;
@@ -519,7 +525,7 @@ impl Config {
         let path = |p: &Path| q(&p.to_string_lossy());
         let level = self.log_level.as_str().to_ascii_lowercase();
         let listen: Vec<String> = self.listen.iter().map(|a| a.to_string()).collect();
-        let server: [(&str, String); 26] = [
+        let server: [(&str, String); 27] = [
             ("listen", list(&listen)),
             ("root", path(&self.root)),
             ("workers", self.workers.to_string()),
@@ -549,6 +555,7 @@ impl Config {
             ("user", q(&self.user)),
             ("group", q(&self.group)),
             ("require_drop", self.require_drop.to_string()),
+            ("reclaim_slots", self.reclaim_slots.to_string()),
         ];
         let mut out = String::from("# firmware-server effective configuration\n[server]\n");
         for (k, v) in server {
