@@ -288,3 +288,23 @@ fn with_reclaim_slots_a_flood_of_idle_connections_cannot_lock_clients_out() {
         r.stdout
     );
 }
+
+#[test]
+fn with_reclaim_slots_slow_heads_cannot_hold_every_request_buffer() {
+    let site = Site::new();
+    site.file("small.txt", "small");
+    // One request buffer: a slowloris client sending its head byte by byte
+    // holds it.
+    let srv = site.start_with_config(
+        "[server]\nworkers = 1\nmax_connections = 8\nbuffers_per_worker = 1\nreclaim_slots = true\n",
+    );
+    let mut slow = srv.connect();
+    slow.send("GET /small.txt HTTP/1.1\r\nX-A: 1\r\n");
+    std::thread::sleep(scaled(0.3));
+    // A normal client gets the buffer at once: the slow head is dropped.
+    let mut c = srv.connect();
+    c.set_timeout(scaled(2.0));
+    c.request(&req("GET", "/small.txt", &[]))
+        .assert_body(200, "small");
+    slow.expect_closed();
+}

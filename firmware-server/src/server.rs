@@ -120,6 +120,7 @@ impl Server {
             max_body_size: cfg.max_body_size,
             file_cache: cfg.file_cache,
             file_cache_ttl: cfg.file_cache_ttl,
+            reclaim: cfg.reclaim_slots,
         };
         let stop = Arc::new(AtomicBool::new(false));
         let poller = Arc::new(Poller::new().map_err(|e| format!("poller: {e}"))?);

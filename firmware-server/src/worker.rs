@@ -118,6 +118,9 @@ pub struct Limits {
     pub max_body_size: u64,
     pub file_cache: usize,
     pub file_cache_ttl: Duration,
+    /// Reclaim the slot or request buffer of the longest-idle connection
+    /// when none is free (`[server] reclaim_slots`).
+    pub reclaim: bool,
 }
 
 /// A fixed pool of request buffers in one anonymous mapping, zeroed lazily
@@ -556,6 +559,30 @@ impl Worker {
         self.free.pop()
     }
 
+    /// Closes the connection (other than `for_idx`) that has held a request
+    /// buffer longest while still sending its head; its buffer returns to
+    /// the pool. False if there is none.
+    fn reclaim_buffer(&mut self, for_idx: usize) -> bool {
+        let victim = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let c = c.as_ref()?;
+                (i != for_idx && c.state == State::Head && c.buf != NO_BUF && c.stream.is_none())
+                    .then_some((c.deadline, i))
+            })
+            .min();
+        match victim {
+            Some((_, i)) => {
+                log::debug!("out of request buffers: closing slow connection {i} for its buffer");
+                self.close(i);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Gives freed buffers to connections waiting for one, in arrival order.
     fn serve_waiters(&mut self) {
         while !self.pool.free.is_empty() {
@@ -709,7 +736,23 @@ impl Worker {
             };
             match step {
                 Step::Continue => {}
-                Step::Wait => return,
+                Step::Wait => {
+                    // Out of request buffers: under `reclaim_slots` take the
+                    // one held longest by a connection still sending its head
+                    // (slowloris) rather than queue behind it.
+                    let waiting = self
+                        .conns
+                        .get(idx)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|c| c.waiting);
+                    if waiting && self.limits.reclaim && self.reclaim_buffer(idx) {
+                        if let Some(Some(c)) = self.conns.get_mut(idx) {
+                            c.waiting = false;
+                        }
+                        continue;
+                    }
+                    return;
+                }
                 Step::Close => {
                     self.close(idx);
                     return;

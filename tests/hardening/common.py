@@ -184,3 +184,33 @@ def wait_until(pred, timeout, step=0.05):
             return True
         time.sleep(step)
     return False
+
+
+class Reader:
+    """Buffered responses on one socket (pipelining: bytes of the next
+    response stay in the buffer)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.f = sock.makefile("rb")
+
+    def response(self, head_request=False):
+        line = self.f.readline(65536)
+        if not line:
+            return None, "closed", b""
+        m = re.match(rb"HTTP/1\.[01] (\d{3})", line)
+        status = int(m.group(1)) if m else None
+        headers = {}
+        while True:
+            l = self.f.readline(65536)
+            if l in (b"\r\n", b"\n", b""):
+                break
+            k, _, v = l.decode("latin-1").partition(":")
+            headers[k.strip().lower()] = v.strip()
+        n = 0 if head_request or status in (204, 304) else int(headers.get("content-length", "0") or 0)
+        body = self.f.read(n) if n else b""
+        return status, headers, body
+
+    def close(self):
+        self.f.close()
+        self.sock.close()
