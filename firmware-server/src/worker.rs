@@ -898,7 +898,8 @@ impl Worker {
             date,
             date_secs: *date_secs,
         };
-        respond(&mut cx, c, idx, req, resp)
+        let rest = req_area.get(req.head_len..c.filled).unwrap_or(&[]);
+        respond(&mut cx, c, idx, req, rest, resp)
     }
 
     /// Reads and discards a request body nobody wants, then writes the
@@ -1237,11 +1238,14 @@ enum BodyPiece {
 
 /// Runs the stages for a parsed request and sets the connection up to
 /// answer it.
+/// `rest`: the bytes received after the head (the start of the body or
+/// of pipelined requests).
 fn respond(
     cx: &mut Ctx<'_>,
     c: &mut Conn,
     idx: usize,
     mut req: Request<'_>,
+    rest: &[u8],
     resp: &mut [u8],
 ) -> Step {
     let now = cx.now;
@@ -1422,6 +1426,38 @@ fn respond(
     if has_body && req.expect_continue {
         // Nobody wants the body: answer at once and close rather than
         // read a body the client may not send.
+        keep_alive = false;
+        c.body = BodyLeft::None;
+    }
+    let arrived = match c.body {
+        BodyLeft::None => true,
+        BodyLeft::Length(n) => n <= rest.len() as u64,
+        // A framing error or an oversized body in what arrived is still
+        // reported (400/413) by reading it as usual.
+        BodyLeft::Chunked(d, _) => {
+            let (mut d, mut at, mut payload) = (d, 0usize, 0u64);
+            loop {
+                match d.decode(rest.get(at..).unwrap_or(&[])) {
+                    Err(_) => break true,
+                    Ok(s) if s.done => break true,
+                    Ok(s) if s.consumed == 0 => break false,
+                    Ok(s) => {
+                        at += s.consumed;
+                        payload += s.data.len() as u64;
+                        if payload > limits.max_body_size {
+                            break true;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if !arrived {
+        // Nobody wants this body either, and it has not all arrived:
+        // answer now and close (lingering briefly) instead of holding a
+        // slot and a buffer for a client that may send it a byte at a
+        // time (R-U-Dead-Yet). A body already in the buffer is skipped
+        // and the connection kept.
         keep_alive = false;
         c.body = BodyLeft::None;
     }

@@ -22,18 +22,23 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 cargo fuzz build --fuzz-dir tests/fuzz
 summary=()
+failed=0
 for t in "${targets[@]}"; do
   work="target/fuzz-corpus/$t"
   mkdir -p "$work"
   log="target/fuzz-corpus/$t.log"
   echo "== fuzz $t (${seconds}s)"
-  if ! cargo fuzz run --fuzz-dir tests/fuzz "$t" "$work" "tests/fuzz/corpus/$t" -- \
+  if cargo fuzz run --fuzz-dir tests/fuzz "$t" "$work" "tests/fuzz/corpus/$t" -- \
       -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+    result="0 crashes"
+  else
     tail -40 "$log"
     echo "fuzz target $t failed: see $log and tests/fuzz/artifacts/$t" >&2
-    exit 1
+    result="CRASH (see $log)"
+    failed=1
   fi
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
-  summary+=("$t: $runs executions, 0 crashes")
+  summary+=("$t: $runs executions, $result")
 done
 printf '%s\n' "${summary[@]}"
+exit $failed
