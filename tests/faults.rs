@@ -339,3 +339,26 @@ fn a_body_nobody_reads_is_not_waited_for() {
     c.request(&req("GET", "/small.txt", &[]))
         .assert_body(200, "small");
 }
+
+#[test]
+fn with_reclaim_slots_slow_readers_cannot_hold_every_slot() {
+    let site = Site::new();
+    site.file("big.bin", pattern(BIG));
+    site.file("small.txt", "small");
+    let srv = site
+        .start_with_config("[server]\nworkers = 1\nmax_connections = 2\nreclaim_slots = true\n");
+    // Two clients ask for a big file and never read: their responses stall
+    // once the socket buffers are full.
+    let mut readers = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(srv.addr()).unwrap();
+        s.write_all(req("GET", "/big.bin", &[]).as_bytes()).unwrap();
+        readers.push(s);
+    }
+    std::thread::sleep(scaled(1.5));
+    // A normal client is served: the longest-stalled reader gives way.
+    let mut c = srv.connect();
+    c.set_timeout(scaled(3.0));
+    c.request(&req("GET", "/small.txt", &[]))
+        .assert_body(200, "small");
+}

@@ -530,13 +530,21 @@ impl Worker {
     /// Frees the slot of the connection that has waited longest without a
     /// request in progress: lingering after its response first, then idle
     /// (keep-alive, or new without a byte), then one still sending its
-    /// head (slowloris). Connections reading a body or writing a response
-    /// are never chosen. Returns the freed slot, `None` if there is none.
+    /// head (slowloris), then a response its client has not read from for
+    /// a second (slow read). Connections reading a body, streaming, or
+    /// writing to a client that reads are never chosen. Returns the freed
+    /// slot, `None` if there is none.
     fn reclaim_slot(&mut self) -> Option<u32> {
-        let rank = |s: State| match s {
+        // A response whose client has taken nothing for a second (its send
+        // deadline is at least that old) is a slow reader: last in line.
+        let stalled = (self.now + self.limits.send_timeout)
+            .checked_sub(Duration::from_secs(1))
+            .unwrap_or(self.now);
+        let rank = |c: &Conn| match c.state {
             State::Linger => Some(0u8),
             State::Idle => Some(1),
             State::Head => Some(2),
+            State::Write if c.deadline <= stalled => Some(3),
             State::Body | State::Write => None,
         };
         let victim = self
@@ -548,7 +556,7 @@ impl Worker {
                 if c.stream.is_some() {
                     return None;
                 }
-                Some((rank(c.state)?, c.deadline, i))
+                Some((rank(c)?, c.deadline, i))
             })
             .min()?;
         log::debug!(
