@@ -535,15 +535,13 @@ impl Worker {
     /// writing to a client that reads are never chosen. Returns the freed
     /// slot, `None` if there is none.
     fn reclaim_slot(&mut self) -> Option<u32> {
-        // A response whose client has taken nothing for a second (its send
-        // deadline is at least that old) is a slow reader: last in line.
-        let stalled = (self.now + self.limits.send_timeout)
-            .checked_sub(Duration::from_secs(1))
-            .unwrap_or(self.now);
+        let stalled = self.stalled_before();
         let rank = |c: &Conn| match c.state {
             State::Linger => Some(0u8),
-            State::Idle => Some(1),
-            State::Head => Some(2),
+            // A new connection waiting for a request buffer has sent its
+            // request: it ranks with the heads in progress, by age.
+            State::Idle if !c.waiting => Some(1),
+            State::Idle | State::Head => Some(2),
             State::Write if c.deadline <= stalled => Some(3),
             State::Body | State::Write => None,
         };
@@ -567,22 +565,41 @@ impl Worker {
         self.free.pop()
     }
 
+    /// A response whose send deadline is at or before this has had no
+    /// write progress for a second: its client is a slow reader.
+    fn stalled_before(&self) -> Instant {
+        (self.now + self.limits.send_timeout)
+            .checked_sub(Duration::from_secs(1))
+            .unwrap_or(self.now)
+    }
+
     /// Closes the connection (other than `for_idx`) that has held a request
-    /// buffer longest while still sending its head; its buffer returns to
-    /// the pool. False if there is none.
+    /// buffer longest while still sending its head, else the one whose
+    /// client stalled longest in reading its response; its buffer returns
+    /// to the pool. False if there is none.
     fn reclaim_buffer(&mut self, for_idx: usize) -> bool {
+        let stalled = self.stalled_before();
         let victim = self
             .conns
             .iter()
             .enumerate()
             .filter_map(|(i, c)| {
                 let c = c.as_ref()?;
-                (i != for_idx && c.state == State::Head && c.buf != NO_BUF && c.stream.is_none())
-                    .then_some((c.deadline, i))
+                if i == for_idx || c.buf == NO_BUF || c.stream.is_some() {
+                    return None;
+                }
+                // Slow heads first, then stalled readers that keep their
+                // buffer for pipelined requests (slow read with -k).
+                let rank = match c.state {
+                    State::Head => 0u8,
+                    State::Write if c.deadline <= stalled => 1,
+                    _ => return None,
+                };
+                Some((rank, c.deadline, i))
             })
             .min();
         match victim {
-            Some((_, i)) => {
+            Some((_, _, i)) => {
                 log::debug!("out of request buffers: closing slow connection {i} for its buffer");
                 self.close(i);
                 true
