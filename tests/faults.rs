@@ -220,6 +220,7 @@ fn a_removed_docroot_gives_404_not_a_crash() {
 fn the_server_recovers_from_descriptor_exhaustion() {
     let site = Site::new();
     site.file("small.txt", "small");
+    site.file("other.txt", "other");
     let srv = site.start();
     alive(&srv);
     let limit = 48;
@@ -236,6 +237,14 @@ fn the_server_recovers_from_descriptor_exhaustion() {
     }
     // Give the scheduler time to hit EMFILE and pause its accepts.
     std::thread::sleep(Duration::from_millis(300));
+    // A connection accepted before the limit asks for a file it cannot
+    // open now: 503 (a passing shortage), not 500, and the process lives.
+    {
+        let mut first = Conn::from_stream(held.remove(0));
+        first.set_timeout(scaled(5.0));
+        let r = first.request(&req("GET", "/other.txt", &[]));
+        assert_eq!(r.status, 503, "{r:?}");
+    }
     drop(held);
     // Recovery: every new connection is served again.
     let mut ok = 0;
@@ -248,6 +257,8 @@ fn the_server_recovers_from_descriptor_exhaustion() {
         }
     }
     assert_eq!(ok, 50, "not every request was served after the exhaustion");
+    // The 503 was not cached: the file is served now.
+    srv.get("/other.txt").assert_body(200, "other");
 }
 
 #[test]

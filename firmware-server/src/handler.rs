@@ -278,7 +278,12 @@ impl FileCache {
     ) -> Result<Opened, HttpError> {
         let cacheable = key.len() <= CACHE_KEY_MAX
             && vhost <= u16::MAX as usize
-            && !matches!(r, Err(HttpError::Internal) | Err(HttpError::UriTooLong));
+            && !matches!(
+                r,
+                Err(HttpError::Internal)
+                    | Err(HttpError::UriTooLong)
+                    | Err(HttpError::ServiceUnavailable)
+            );
         let hash = Self::hash(vhost, key);
         let slot = self
             .slot_of(hash)
@@ -539,6 +544,11 @@ fn open_uncached(
             HttpError::Forbidden
         }
         Some(libc::ENAMETOOLONG) => HttpError::UriTooLong,
+        // Out of descriptors or memory: a passing shortage, not a fault of
+        // the file (503; never cached).
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOMEM) => {
+            HttpError::ServiceUnavailable
+        }
         _ => HttpError::Internal,
     };
     let fd = if site.follow_symlinks {
