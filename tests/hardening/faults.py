@@ -71,14 +71,16 @@ def fault_descriptors(binary):
         fds_during = fd_count(pid)
         # The held connections can still be served on their own sockets.
         held_ok = 0
+        held_status = {}
         for s in held[:20]:
             try:
                 s.settimeout(3)
                 s.sendall(b"GET /index.html HTTP/1.1\r\nHost: r\r\n\r\n")
                 st, _, _ = read_response(s)
                 held_ok += st == 200
-            except OSError:
-                pass
+            except OSError as e:
+                st = type(e).__name__
+            held_status[st] = held_status.get(st, 0) + 1
         for s in held:
             s.close()
         t1 = time.time()
@@ -91,7 +93,7 @@ def fault_descriptors(binary):
         report("descriptor exhaustion",
                f"nofile={limit}, {len(held)} connections held: CPU {cpu * 100:.0f}% of one core while out of "
                f"descriptors, fds {idle_fds} idle -> {fds_during} during -> {fds_after} after; "
-               f"{held_ok}/20 held connections served, {served}/{tries} new ones served during; "
+               f"{held_ok}/20 held connections served (statuses {held_status}), {served}/{tries} new ones served during; "
                f"recovered {rec_s:.2f}s after the release, then {after}/50 served; "
                f"'pausing accepts' logged: {'pausing accepts' in srv.stderr()}", ok)
     finally:
