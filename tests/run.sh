@@ -46,6 +46,10 @@ FWS_BIN="$PWD/target/debug/firmware-server" cargo test --workspace
 echo "== plugin API shapes (test-only testkit plugin)"
 cargo test -p firmware-server --features testkit --test plugin_shapes
 
+echo "== hardening: every fuzz target for 10 s, a one-minute soak (tests/hardening)"
+tests/hardening/fuzz.sh 10
+python3 tests/hardening/soak.py --minutes 1 --bin "$PWD/target/debug/firmware-server"
+
 if [ "$mode" = "--host" ]; then exit 0; fi
 
 echo "== cross toolchain (Debian rustc + std source, Zig, qemu-user)"

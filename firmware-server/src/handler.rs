@@ -279,7 +279,12 @@ impl FileCache {
     ) -> Result<Opened, HttpError> {
         let cacheable = key.len() <= CACHE_KEY_MAX
             && vhost <= u16::MAX as usize
-            && !matches!(r, Err(HttpError::Internal) | Err(HttpError::UriTooLong));
+            && !matches!(
+                r,
+                Err(HttpError::Internal)
+                    | Err(HttpError::UriTooLong)
+                    | Err(HttpError::ServiceUnavailable)
+            );
         let hash = Self::hash(vhost, key);
         let slot = self
             .slot_of(hash)
@@ -540,6 +545,11 @@ fn open_uncached(
             HttpError::Forbidden
         }
         Some(libc::ENAMETOOLONG) => HttpError::UriTooLong,
+        // Out of descriptors or memory: a passing shortage, not a fault of
+        // the file (503; never cached).
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOMEM) => {
+            HttpError::ServiceUnavailable
+        }
         _ => HttpError::Internal,
     };
     let fd = if site.follow_symlinks {
@@ -819,8 +829,9 @@ fn if_range_allows(v: Option<&[u8]>, tag: &[u8], mtime: u64) -> bool {
 }
 
 /// Whether an If-Match / If-None-Match list matches `tag`; `weak` selects
-/// the weak comparison (If-None-Match), otherwise strong.
-fn etag_list_matches(v: &[u8], tag: &[u8], weak: bool) -> bool {
+/// the weak comparison (If-None-Match), otherwise strong. Public for the
+/// fuzz target `conditional`.
+pub fn etag_list_matches(v: &[u8], tag: &[u8], weak: bool) -> bool {
     let v = trim(v);
     if v == b"*" {
         return true;

@@ -38,6 +38,7 @@ pub struct Server {
     poller: Arc<Poller>,
     stop: Arc<AtomicBool>,
     shutdown_grace: Duration,
+    reclaim_slots: bool,
 }
 
 /// Stops a running server from another thread (tests, the control plane).
@@ -101,6 +102,8 @@ impl Server {
             infos.push(ListenerInfo { addr: real, owner });
         }
         let infos: Arc<[ListenerInfo]> = infos.into();
+        // The ports are bound: give up root before any worker starts.
+        switch_user(cfg)?;
         let nworkers = Self::worker_count(cfg);
         // max_connections is a total: split it exactly across the workers.
         let slots = |i: usize| {
@@ -117,6 +120,7 @@ impl Server {
             max_body_size: cfg.max_body_size,
             file_cache: cfg.file_cache,
             file_cache_ttl: cfg.file_cache_ttl,
+            reclaim: cfg.reclaim_slots,
         };
         let stop = Arc::new(AtomicBool::new(false));
         let poller = Arc::new(Poller::new().map_err(|e| format!("poller: {e}"))?);
@@ -162,6 +166,7 @@ impl Server {
             poller,
             stop,
             shutdown_grace: cfg.shutdown_grace,
+            reclaim_slots: cfg.reclaim_slots,
         })
     }
 
@@ -298,6 +303,17 @@ impl Server {
                 best = Some((i, live));
             }
         }
+        if best.is_none() && self.reclaim_slots {
+            // Every slot is taken: the least-loaded worker reclaims the slot
+            // of its longest-idle connection for this one, or refuses it
+            // itself. Handoffs in flight are bounded to a quarter more.
+            for (i, w) in self.workers.iter().enumerate() {
+                let live = w.live.load(Ordering::Acquire);
+                if live < w.capacity + w.capacity / 4 + 1 && best.is_none_or(|(_, l)| live < l) {
+                    best = Some((i, live));
+                }
+            }
+        }
         let Some((i, _)) = best else {
             self.refused.fetch_add(1, Ordering::Relaxed);
             refuse_busy(&h.fd);
@@ -404,7 +420,7 @@ impl Control for ControlPlane {
 }
 
 /// Answers 503 on a connection no worker can take, then closes it.
-fn refuse_busy(fd: &OwnedFd) {
+pub(crate) fn refuse_busy(fd: &OwnedFd) {
     let mut sink = [0u8; 1024];
     // Read what already arrived so the close does not turn into a reset
     // that would destroy the answer before the client reads it.
@@ -415,4 +431,83 @@ fn refuse_busy(fd: &OwnedFd) {
     }
     let _ = sys::send(fd.as_fd(), BUSY, false);
     sys::shutdown_write(fd.as_fd());
+}
+
+/// Switches to `[server] user`/`group` once the listeners are bound
+/// (supplementary groups cleared), or refuses to run: when the switch is
+/// asked for and fails, when `require_drop` is set and the server would stay
+/// root, and when the new user cannot read a document root.
+fn switch_user(cfg: &Config) -> Result<(), String> {
+    let root = sys::euid() == 0;
+    if cfg.user.is_empty() {
+        if cfg.require_drop && root {
+            return Err("require_drop is set and the server runs as root: set [server] user = \"NAME\" (the user to switch to after binding the ports)".into());
+        }
+        return Ok(());
+    }
+    let numeric = |s: &str| {
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse::<u32>().ok())
+            .flatten()
+    };
+    let user = sys::lookup_user(&cfg.user)
+        .map_err(|e| format!("cannot look up user {:?}: {e}", cfg.user))?;
+    let (uid, primary) = match (user, numeric(&cfg.user)) {
+        (Some(id), _) => (id.uid, Some(id.gid)),
+        (None, Some(uid)) => (uid, None),
+        (None, None) => return Err(format!("user {:?} does not exist", cfg.user)),
+    };
+    let gid = if cfg.group.is_empty() {
+        primary.ok_or_else(|| {
+            format!(
+                "user {} has no entry in the user database: set [server] group as well",
+                cfg.user
+            )
+        })?
+    } else {
+        match sys::lookup_group(&cfg.group)
+            .map_err(|e| format!("cannot look up group {:?}: {e}", cfg.group))?
+        {
+            Some(g) => g,
+            None => numeric(&cfg.group)
+                .ok_or_else(|| format!("group {:?} does not exist", cfg.group))?,
+        }
+    };
+    if uid == 0 && cfg.require_drop {
+        return Err(format!(
+            "require_drop is set and user {:?} is root",
+            cfg.user
+        ));
+    }
+    if !root {
+        if sys::euid() == uid {
+            log::info!("already running as user {} (uid {uid})", cfg.user);
+            return Ok(());
+        }
+        return Err(format!(
+            "cannot switch to user {} (uid {uid}): the server was not started as root",
+            cfg.user
+        ));
+    }
+    sys::drop_privileges(sys::Identity { uid, gid }).map_err(|e| {
+        format!(
+            "cannot switch to user {} (uid {uid}, gid {gid}): {e}",
+            cfg.user
+        )
+    })?;
+    for dir in std::iter::once(&cfg.root).chain(cfg.vhosts.iter().map(|v| &v.root)) {
+        std::fs::read_dir(dir).map_err(|e| {
+            format!(
+                "user {} cannot read the document root {}: {e}",
+                cfg.user,
+                dir.display()
+            )
+        })?;
+    }
+    log::info!(
+        "switched to user {} (uid {uid}, gid {gid}), supplementary groups cleared",
+        cfg.user
+    );
+    Ok(())
 }

@@ -568,3 +568,135 @@ pub fn cpu_count() -> usize {
         .map(|n| n.get())
         .unwrap_or(1)
 }
+
+/// A user and group to run as after the listeners are bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The effective user id of the process.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid takes no arguments and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Looks a user up by name (or a decimal uid) in the system's user
+/// database; returns its uid and primary gid, `Ok(None)` when unknown.
+pub fn lookup_user(name: &str) -> io::Result<Option<Identity>> {
+    let cname = std::ffi::CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a user name"))?;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut pw = MaybeUninit::<libc::passwd>::uninit();
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call: `cname` is NUL-terminated,
+    // `pw` and `result` are writable, `buf` is writable for `buf.len()`
+    // bytes. getpwnam_r writes the strings it returns into `buf`, which we
+    // do not read (only the integer fields).
+    let rc = unsafe {
+        libc::getpwnam_r(
+            cname.as_ptr(),
+            pw.as_mut_ptr(),
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    if result.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: a non-null `result` means getpwnam_r filled in `pw`.
+    let pw = unsafe { pw.assume_init() };
+    Ok(Some(Identity {
+        uid: pw.pw_uid,
+        gid: pw.pw_gid,
+    }))
+}
+
+/// Looks a group up by name in the system's group database.
+pub fn lookup_group(name: &str) -> io::Result<Option<u32>> {
+    let cname = std::ffi::CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a group name"))?;
+    // Groups with many members need a large buffer; grow on ERANGE up to
+    // 1 MiB (start-up only).
+    let mut size = 16 * 1024;
+    loop {
+        let mut buf = vec![0 as libc::c_char; size];
+        let mut gr = MaybeUninit::<libc::group>::uninit();
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: as in `lookup_user`: NUL-terminated name, writable
+        // `gr`, `result` and `buf` (for `buf.len()` bytes).
+        let rc = unsafe {
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                gr.as_mut_ptr(),
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && size < (1 << 20) {
+            size *= 4;
+            continue;
+        }
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        if result.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: a non-null `result` means getgrnam_r filled in `gr`.
+        let gr = unsafe { gr.assume_init() };
+        return Ok(Some(gr.gr_gid));
+    }
+}
+
+/// Switches the whole process to `id` for good: supplementary groups
+/// cleared, then the group, then the user (in that order: after setuid the
+/// others are no longer permitted). Then checks that the switch took and
+/// that root cannot be regained. Call before any thread is started, so that
+/// every thread runs with the new identity.
+pub fn drop_privileges(id: Identity) -> io::Result<()> {
+    // SAFETY: a zero-length list with a null pointer is the documented way
+    // to clear the supplementary groups.
+    cvt(unsafe { libc::setgroups(0, std::ptr::null()) })?;
+    // SAFETY: plain integer arguments.
+    cvt(unsafe { libc::setgid(id.gid) })?;
+    // SAFETY: plain integer arguments.
+    cvt(unsafe { libc::setuid(id.uid) })?;
+    // SAFETY: these take no arguments and cannot fail.
+    let (uid, euid, gid, egid) = unsafe {
+        (
+            libc::getuid(),
+            libc::geteuid(),
+            libc::getgid(),
+            libc::getegid(),
+        )
+    };
+    if (uid, euid, gid, egid) != (id.uid, id.uid, id.gid, id.gid) {
+        return Err(io::Error::other(format!(
+            "still uid {uid}/{euid}, gid {gid}/{egid} after the switch"
+        )));
+    }
+    // SAFETY: passing a null list with size 0 only asks for the count.
+    let ngroups = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+    if ngroups > 1
+        || ngroups == 1 && {
+            let mut g: libc::gid_t = 0;
+            // SAFETY: `g` is writable room for exactly one group id.
+            unsafe { libc::getgroups(1, &mut g) };
+            g != id.gid
+        }
+    {
+        return Err(io::Error::other("supplementary groups were not cleared"));
+    }
+    // SAFETY: plain integer argument; this must fail for a non-root target.
+    if id.uid != 0 && unsafe { libc::setuid(0) } == 0 {
+        return Err(io::Error::other("root could be regained after the switch"));
+    }
+    Ok(())
+}

@@ -118,6 +118,9 @@ pub struct Limits {
     pub max_body_size: u64,
     pub file_cache: usize,
     pub file_cache_ttl: Duration,
+    /// Reclaim the slot or request buffer of the longest-idle connection
+    /// when none is free (`[server] reclaim_slots`).
+    pub reclaim: bool,
 }
 
 /// A fixed pool of request buffers in one anonymous mapping, zeroed lazily
@@ -469,8 +472,10 @@ impl Worker {
                 Err(poisoned) => poisoned.into_inner().pop_front(),
             };
             let Some(h) = next else { return };
-            let Some(idx) = self.free.pop() else {
-                // Cannot happen while the scheduler honours `capacity`.
+            let Some(idx) = self.free.pop().or_else(|| self.reclaim_slot()) else {
+                // Every slot is busy with a request in progress (the
+                // scheduler only hands over more with `reclaim_slots`).
+                crate::server::refuse_busy(&h.fd);
                 self.shared.live.fetch_sub(1, Ordering::AcqRel);
                 continue;
             };
@@ -537,6 +542,87 @@ impl Worker {
             }
             self.conns[idx as usize] = Some(c);
             self.drive(idx as usize);
+        }
+    }
+
+    /// Frees the slot of the connection that has waited longest without a
+    /// request in progress: lingering after its response first, then idle
+    /// (keep-alive, or new without a byte), then one still sending its
+    /// head (slowloris), then a response its client has not read from for
+    /// a second (slow read). Connections reading a body, streaming, or
+    /// writing to a client that reads are never chosen. Returns the freed
+    /// slot, `None` if there is none.
+    fn reclaim_slot(&mut self) -> Option<u32> {
+        let stalled = self.stalled_before();
+        let rank = |c: &Conn| match c.state {
+            State::Linger => Some(0u8),
+            // A new connection waiting for a request buffer has sent its
+            // request: it ranks with the heads in progress, by age.
+            State::Idle if !c.waiting => Some(1),
+            State::Idle | State::Head => Some(2),
+            State::Write if c.deadline <= stalled => Some(3),
+            State::Body | State::Write => None,
+        };
+        let victim = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let c = c.as_ref()?;
+                if c.stream.is_some() {
+                    return None;
+                }
+                Some((rank(c)?, c.deadline, i))
+            })
+            .min()?;
+        log::debug!(
+            "all slots busy: closing connection {} to reclaim its slot",
+            victim.2
+        );
+        self.close(victim.2);
+        self.free.pop()
+    }
+
+    /// A response whose send deadline is at or before this has had no
+    /// write progress for a second: its client is a slow reader.
+    fn stalled_before(&self) -> Instant {
+        (self.now + self.limits.send_timeout)
+            .checked_sub(Duration::from_secs(1))
+            .unwrap_or(self.now)
+    }
+
+    /// Closes the connection (other than `for_idx`) that has held a request
+    /// buffer longest while still sending its head, else the one whose
+    /// client stalled longest in reading its response; its buffer returns
+    /// to the pool. False if there is none.
+    fn reclaim_buffer(&mut self, for_idx: usize) -> bool {
+        let stalled = self.stalled_before();
+        let victim = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let c = c.as_ref()?;
+                if i == for_idx || c.buf == NO_BUF || c.stream.is_some() {
+                    return None;
+                }
+                // Slow heads first, then stalled readers that keep their
+                // buffer for pipelined requests (slow read with -k).
+                let rank = match c.state {
+                    State::Head => 0u8,
+                    State::Write if c.deadline <= stalled => 1,
+                    _ => return None,
+                };
+                Some((rank, c.deadline, i))
+            })
+            .min();
+        match victim {
+            Some((_, _, i)) => {
+                log::debug!("out of request buffers: closing slow connection {i} for its buffer");
+                self.close(i);
+                true
+            }
+            None => false,
         }
     }
 
@@ -693,7 +779,23 @@ impl Worker {
             };
             match step {
                 Step::Continue => {}
-                Step::Wait => return,
+                Step::Wait => {
+                    // Out of request buffers: under `reclaim_slots` take the
+                    // one held longest by a connection still sending its head
+                    // (slowloris) rather than queue behind it.
+                    let waiting = self
+                        .conns
+                        .get(idx)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|c| c.waiting);
+                    if waiting && self.limits.reclaim && self.reclaim_buffer(idx) {
+                        if let Some(Some(c)) = self.conns.get_mut(idx) {
+                            c.waiting = false;
+                        }
+                        continue;
+                    }
+                    return;
+                }
                 Step::Close => {
                     self.close(idx);
                     return;
@@ -851,7 +953,8 @@ impl Worker {
             date,
             date_secs: *date_secs,
         };
-        respond(&mut cx, c, idx, req, resp)
+        let rest = req_area.get(req.head_len..c.filled).unwrap_or(&[]);
+        respond(&mut cx, c, idx, req, rest, resp)
     }
 
     /// Reads and discards a request body nobody wants, then writes the
@@ -1225,11 +1328,14 @@ enum BodyPiece {
 
 /// Runs the stages for a parsed request and sets the connection up to
 /// answer it.
+/// `rest`: the bytes received after the head (the start of the body or
+/// of pipelined requests).
 fn respond(
     cx: &mut Ctx<'_>,
     c: &mut Conn,
     idx: usize,
     mut req: Request<'_>,
+    rest: &[u8],
     resp: &mut [u8],
 ) -> Step {
     let now = cx.now;
@@ -1414,6 +1520,38 @@ fn respond(
     if has_body && req.expect_continue {
         // Nobody wants the body: answer at once and close rather than
         // read a body the client may not send.
+        keep_alive = false;
+        c.body = BodyLeft::None;
+    }
+    let arrived = match c.body {
+        BodyLeft::None => true,
+        BodyLeft::Length(n) => n <= rest.len() as u64,
+        // A framing error or an oversized body in what arrived is still
+        // reported (400/413) by reading it as usual.
+        BodyLeft::Chunked(d, _) => {
+            let (mut d, mut at, mut payload) = (d, 0usize, 0u64);
+            loop {
+                match d.decode(rest.get(at..).unwrap_or(&[])) {
+                    Err(_) => break true,
+                    Ok(s) if s.done => break true,
+                    Ok(s) if s.consumed == 0 => break false,
+                    Ok(s) => {
+                        at += s.consumed;
+                        payload += s.data.len() as u64;
+                        if payload > limits.max_body_size {
+                            break true;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if !arrived {
+        // Nobody wants this body either, and it has not all arrived:
+        // answer now and close (lingering briefly) instead of holding a
+        // slot and a buffer for a client that may send it a byte at a
+        // time (R-U-Dead-Yet). A body already in the buffer is skipped
+        // and the connection kept.
         keep_alive = false;
         c.body = BodyLeft::None;
     }

@@ -66,6 +66,16 @@ pub struct Config {
     /// How long a cached open file (or a cached miss) is trusted.
     pub file_cache_ttl: Duration,
     pub log_level: LevelFilter,
+    /// The user to switch to once the listeners are bound ("" = stay).
+    pub user: String,
+    /// The group to switch to ("" = the user's primary group).
+    pub group: String,
+    /// Refuse to serve as root: started as root, a `user` is required.
+    pub require_drop: bool,
+    /// With every slot taken, a new connection takes the slot of the
+    /// longest-idle one (keep-alive idle, lingering, or still sending its
+    /// head) instead of getting a 503.
+    pub reclaim_slots: bool,
     /// `[mime]` overrides of the built-in table: (extension lowercased, type).
     pub mime: Vec<(String, String)>,
     pub vhosts: Vec<VHost>,
@@ -109,6 +119,10 @@ impl Default for Config {
             file_cache: 64,
             file_cache_ttl: Duration::from_secs(1),
             log_level: LevelFilter::Info,
+            user: String::new(),
+            group: String::new(),
+            require_drop: false,
+            reclaim_slots: false,
             mime: Vec::new(),
             vhosts: Vec::new(),
             plugin_sections: Vec::new(),
@@ -162,6 +176,7 @@ struct Apply {
     /// The current table contains a syntax error (missing keys are not reported).
     broken: bool,
     workers_line: Option<u32>,
+    group_line: Option<u32>,
     max_connections_line: Option<u32>,
     /// Lowercased mime extension -> line (duplicates within this document).
     mime_seen: HashMap<String, u32>,
@@ -254,6 +269,13 @@ impl Config {
                 sec.file = file.to_string();
                 sec
             }));
+        if !new.group.is_empty() && new.user.is_empty() {
+            let line = st.group_line.unwrap_or(0);
+            st.err(
+                line,
+                "group: needs a user to switch to as well (set user = \"NAME\")".to_string(),
+            );
+        }
         if st.errs.is_empty() && new.workers > 0 && new.max_connections < new.workers {
             let line = st.max_connections_line.or(st.workers_line).unwrap_or(0);
             st.err(
@@ -365,6 +387,13 @@ impl Config {
                 "file_cache" => int(v, 0, 4096).map(|x| self.file_cache = x),
                 "file_cache_ttl" => duration(v, true).map(|x| self.file_cache_ttl = x),
                 "log_level" => level(v).map(|x| self.log_level = x),
+                "user" => account(v).map(|x| self.user = x),
+                "group" => {
+                    st.group_line = Some(e.line);
+                    account(v).map(|x| self.group = x)
+                }
+                "require_drop" => boolean(v).map(|x| self.require_drop = x),
+                "reclaim_slots" => boolean(v).map(|x| self.reclaim_slots = x),
                 _ => {
                     st.err(e.line, unknown_key(&e.key, "[server]"));
                     continue;
@@ -496,7 +525,7 @@ impl Config {
         let path = |p: &Path| q(&p.to_string_lossy());
         let level = self.log_level.as_str().to_ascii_lowercase();
         let listen: Vec<String> = self.listen.iter().map(|a| a.to_string()).collect();
-        let server: [(&str, String); 23] = [
+        let server: [(&str, String); 27] = [
             ("listen", list(&listen)),
             ("root", path(&self.root)),
             ("workers", self.workers.to_string()),
@@ -523,6 +552,10 @@ impl Config {
             ("file_cache", self.file_cache.to_string()),
             ("file_cache_ttl", dur(self.file_cache_ttl)),
             ("log_level", q(&level)),
+            ("user", q(&self.user)),
+            ("group", q(&self.group)),
+            ("require_drop", self.require_drop.to_string()),
+            ("reclaim_slots", self.reclaim_slots.to_string()),
         ];
         let mut out = String::from("# firmware-server effective configuration\n[server]\n");
         for (k, v) in server {
@@ -581,6 +614,30 @@ fn int<T: TryFrom<i64>>(v: &Value, lo: i64, hi: i64) -> Result<T, String> {
         _ => None,
     }
     .ok_or_else(|| format!("expected an integer {lo}..={hi}, got {}", shown(v)))
+}
+
+/// A user or group name as the system databases spell them (letters,
+/// digits, `_`, `.`, `-`, a final `$`; not starting with `-`), or a numeric
+/// id; `""` means none.
+fn account(v: &Value) -> Result<String, String> {
+    let expected =
+        "expected a user or group name (letters, digits, '_', '.', '-'; at most 32) or \"\"";
+    let Value::Str(s) = v else {
+        return Err(format!("{expected}, got {}", shown(v)));
+    };
+    let body = s.strip_suffix('$').unwrap_or(s);
+    let ok = s.is_empty()
+        || s.len() <= 32
+            && !s.starts_with('-')
+            && !body.is_empty()
+            && body
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(s.clone())
+    } else {
+        Err(format!("{expected}, got {}", shown(v)))
+    }
 }
 
 fn boolean(v: &Value) -> Result<bool, String> {
