@@ -1,0 +1,4 @@
+//! FastCGI for firmware-server.
+#![forbid(unsafe_code)]
+
+pub mod codec;
