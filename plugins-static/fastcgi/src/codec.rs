@@ -315,6 +315,19 @@ impl Decoder {
         matches!(self.state, State::Ended) || (self.state == State::Header && self.have == 0)
     }
 
+    /// Gives back the last `n` content bytes of a STDOUT/STDERR piece the
+    /// caller could not take: they are decoded again next time.
+    pub fn unread(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        if self.state != State::Content {
+            // The piece ended its record: back into its content.
+            self.state = State::Content;
+        }
+        self.left += n;
+    }
+
     /// Starts over for the next request on a kept connection.
     pub fn reset(&mut self, id: u16) {
         *self = Decoder::new(id);
