@@ -181,8 +181,11 @@ pub fn encode_get_values(out: &mut Vec<u8>, names: &[&[u8]]) -> Result<(), Codec
     Ok(())
 }
 
+/// One name-value pair, borrowed.
+pub type Pair<'d> = (&'d [u8], &'d [u8]);
+
 /// Splits name-value pair content into pairs (each borrowed from `data`).
-pub fn parse_pairs(mut data: &[u8]) -> Result<Vec<(&[u8], &[u8])>, CodecError> {
+pub fn parse_pairs(mut data: &[u8]) -> Result<Vec<Pair<'_>>, CodecError> {
     fn len(data: &mut &[u8]) -> Result<usize, CodecError> {
         let first = *data.first().ok_or(CodecError::BadPair)?;
         if first < 0x80 {
@@ -506,12 +509,10 @@ pub fn fuzz_decode(data: &[u8], step: usize) {
 mod tests {
     use super::*;
 
+    type Decoded = (Vec<u8>, Vec<u8>, Vec<Event<'static>>);
+
     /// Decodes `input` fed in pieces of `step` bytes; stream content joined.
-    fn run(
-        id: u16,
-        input: &[u8],
-        step: usize,
-    ) -> Result<(Vec<u8>, Vec<u8>, Vec<Event<'static>>), CodecError> {
+    fn run(id: u16, input: &[u8], step: usize) -> Result<Decoded, CodecError> {
         let mut d = Decoder::new(id);
         let (mut out, mut err, mut other) = (Vec::new(), Vec::new(), Vec::new());
         for piece in input.chunks(step.max(1)) {

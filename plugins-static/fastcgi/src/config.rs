@@ -242,9 +242,11 @@ pub fn parse(sections: &[Section<'_>], env: &Env) -> Result<Conf, Vec<String>> {
                             });
                         }
                     }
-                    k if vhost.is_some() => return Err(format!(
+                    k if vhost.is_some() => {
+                        return Err(format!(
                         "{k} is a plugin-wide setting: put it in a [fastcgi] section without vhost"
-                    )),
+                    ))
+                    }
                     k => {
                         if let Some((_, f, l)) = seen.iter().find(|x| x.0 == k) {
                             return Err(format!("{k} is already set at {f}:{l}"));
