@@ -294,6 +294,14 @@ fn mapping_and_status_rules() {
     get(&server, "/cgi-bin/", &[]).assert_status(403);
     assert_is(&get(&server, "/app/page.sh/x/y", &[]), 200, "interp /x/y\n");
     assert_is(&get(&server, "/static.txt", &[]), 200, "plain file");
+    // Nothing under a hidden directory runs.
+    site.file(
+        ".hidden/run.sh",
+        "printf 'Content-Type: text/plain\\n\\nran'\n",
+    );
+    let r = get(&server, "/.hidden/run.sh", &[]);
+    assert!(r.status == 404 || r.status == 403, "{r:?}");
+    assert!(!contains(&r.body, b"ran"), "{r:?}");
     drop(server);
 
     // Without an interpreter a file that is not executable is 403.
@@ -303,6 +311,133 @@ fn mapping_and_status_rules() {
     let r = get(&server, "/app/page.sh", &[]);
     r.assert_status(200);
     assert!(contains(&r.body, b"echo"), "{r:?}");
+}
+
+#[test]
+fn per_vhost_prefixes_stderr_and_check_config() {
+    let site = Site::new();
+    let other = site.base().join("other");
+    std::fs::create_dir_all(other.join("admin")).unwrap();
+    let admin = other.join("admin/who.sh");
+    std::fs::write(
+        &admin,
+        "#!/bin/sh\necho 'warning from the script' >&2\nprintf 'Content-Type: text/plain\\n\\nrouter'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&admin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script(
+        &site,
+        "admin/who.sh",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\ndefault'\n",
+    );
+    let cfg = format!(
+        "[server]\nworkers = 1\n\n[[vhost]]\nnames = [\"router.lan\"]\nroot = \"{}\"\n\n\
+         [[cgi]]\nvhost = \"router.lan\"\nprefix = \"/admin\"\n",
+        path_str(&other)
+    );
+    let server = site.start_with_config(&cfg);
+    // Only router.lan runs /admin; elsewhere it is a plain file.
+    let r = server.request(
+        "GET /admin/who.sh HTTP/1.1
+Host: router.lan
+
+",
+    );
+    assert_is(&r, 200, "router");
+    let r = get(&server, "/admin/who.sh", &[]);
+    r.assert_status(200);
+    assert!(contains(&r.body, b"printf"), "{r:?}");
+    // stderr lines reach the error log, naming the script.
+    let logged = wait_for(scaled(10.0), || {
+        let t = server.stderr_text();
+        t.contains("who.sh: warning from the script").then_some(())
+    });
+    assert!(logged.is_some(), "{}", server.stderr_text());
+    drop(server);
+    // --check-config prints the effective [cgi] configuration.
+    let file = path_str(&site.config("check.toml", &cfg));
+    let out = blackbox::run(&[
+        "--root",
+        &site.root_str(),
+        "--config",
+        &file,
+        "--check-config",
+    ]);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("[[cgi]]\nvhost = \"router.lan\"\nprefix = [\"/admin\"]"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("max_processes = 16"), "{}", out.stdout);
+    // A bad key is a FILE:LINE error.
+    let bad = path_str(&site.config("bad.toml", "[cgi]\nprefix = \"/cgi-bin\"\nmax_procs = 3\n"));
+    let out = blackbox::run(&[
+        "--root",
+        &site.root_str(),
+        "--config",
+        &bad,
+        "--check-config",
+    ]);
+    assert_ne!(out.code(), Some(0));
+    assert!(
+        out.stderr
+            .contains("bad.toml:3: cgi: unknown key max_procs"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn scripts_run_as_the_configured_user() {
+    let site = Site::new();
+    script(
+        &site,
+        "cgi-bin/id.sh",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nid -u\nid -G\n",
+    );
+    let cfg = "[cgi]\nprefix = \"/cgi-bin\"\nuser = \"nobody\"\n";
+    if !Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    {
+        // Not root: the setting is refused at start-up, never ignored.
+        let file = path_str(&site.config("u.toml", cfg));
+        let out = blackbox::run(&[
+            "--root",
+            &site.root_str(),
+            "--config",
+            &file,
+            "--check-config",
+        ]);
+        assert_ne!(out.code(), Some(0));
+        assert!(
+            out.stderr
+                .contains("user needs the server to start as root"),
+            "{}",
+            out.stderr
+        );
+        return;
+    }
+    // The script must be reachable by nobody (the test's own directories
+    // only; the system temp directory is world-searchable).
+    for p in [
+        site.base().to_path_buf(),
+        site.root(),
+        site.root().join("cgi-bin"),
+    ] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let server = site.start_with_config(cfg);
+    let r = get(&server, "/cgi-bin/id.sh", &[]);
+    r.assert_status(200);
+    let body = r.body_str();
+    let mut lines = body.lines();
+    assert_eq!(lines.next(), Some("65534"), "{body}");
+    // Only nobody's own group: root's supplementary groups are dropped.
+    assert_eq!(lines.next(), Some("65534"), "{body}");
 }
 
 #[test]
@@ -474,10 +609,14 @@ fn faults_end_cleanly() {
         "cgi-bin/badstatus.sh",
         "#!/bin/sh\nprintf 'Status: 99x\\n\\n'\n",
     );
+    // Crashes once the test has seen its head (the file "go" appears).
     script(
         &site,
         "cgi-bin/midcrash.sh",
-        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\npartial'\nkill -KILL $$\n",
+        &format!(
+            "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\npartial'\n\
+             while [ ! -e {pd}/go ]; do sleep 0.05; done\nkill -KILL $$\n"
+        ),
     );
     script(
         &site,
@@ -492,6 +631,14 @@ fn faults_end_cleanly() {
         &format!(
             "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nfirst'\nsleep 1000 &\necho $! > {pd}/slow.child\n\
              echo $$ > {pd}/slow.pid\nwait\n"
+        ),
+    );
+    script(
+        &site,
+        "cgi-bin/stall.sh",
+        &format!(
+            "#!/bin/sh\nsleep 1000 &\necho $! > {pd}/stall.child\n\
+             printf 'Content-Type: text/plain\\n\\nsome'\nwait\n"
         ),
     );
     script(
@@ -514,9 +661,10 @@ fn faults_end_cleanly() {
     // Dies after the head: the chunked body never gets its last chunk.
     let mut c = server.connect();
     c.send(req("GET", "/cgi-bin/midcrash.sh", &[]));
+    c.read_head_only().assert_status(200);
+    std::fs::write(pids.join("go"), "").unwrap();
     let (raw, _) = c.read_to_end(scaled(10.0));
     let text = String::from_utf8_lossy(&raw);
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(
         !text.ends_with("0\r\n\r\n"),
         "a crashed body was sent as complete: {text:?}"
@@ -535,6 +683,27 @@ fn faults_end_cleanly() {
             "{f} {pid} still running"
         );
     }
+
+    // Stalls after the head: the idle timeout ends the connection without
+    // the last chunk and kills the group.
+    let mut c = server.connect();
+    c.send(req("GET", "/cgi-bin/stall.sh", &[]));
+    c.read_head_only().assert_status(200);
+    let (raw, closed) = c.read_to_end(scaled(20.0));
+    assert!(closed, "the connection stayed open");
+    assert!(
+        !raw.ends_with(b"0\r\n\r\n"),
+        "a stalled body was sent as complete"
+    );
+    let stalled: u32 = std::fs::read_to_string(pids.join("stall.child"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_for(scaled(10.0), || (!alive(stalled)).then_some(())).is_some(),
+        "the stalled script's child {stalled} still runs"
+    );
 
     // The client goes away mid-response: the group is killed.
     let mut c = server.connect();
@@ -578,6 +747,49 @@ fn faults_end_cleanly() {
     );
     // And the server still answers.
     get(&server, "/cgi-bin/missing.sh", &[]).assert_status(404);
+}
+
+#[test]
+fn client_gone_before_the_head_kills_the_group() {
+    let site = Site::new();
+    let pid_file = site.base().join("quiet.pid");
+    script(
+        &site,
+        "cgi-bin/quiet.sh",
+        &format!(
+            "#!/bin/sh\nsleep 1000 &\necho $! > {}\nwait\n",
+            path_str(&pid_file)
+        ),
+    );
+    // Timeouts far beyond the wait below: only noticing the client's close
+    // can end the script in time.
+    let server = start(&site, "first_byte_timeout = 600\nidle_timeout = 600\n");
+    let mut c = server.connect();
+    c.send(req("GET", "/cgi-bin/quiet.sh", &[]));
+    let child: u32 = wait_for(scaled(10.0), || {
+        std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
+    })
+    .expect("quiet.sh started");
+    drop(c);
+    assert!(
+        wait_for(scaled(10.0), || (!alive(child)).then_some(())).is_some(),
+        "the script's child {child} outlived the client"
+    );
+    assert_no_children(&server);
+    // Pipelined requests on a live connection are not mistaken for a close.
+    script(
+        &site,
+        "cgi-bin/ok.sh",
+        "#!/bin/sh\nsleep 0.2\nprintf 'Content-Type: text/plain\\n\\nok'\n",
+    );
+    let mut c = server.connect();
+    c.send(format!(
+        "{}{}",
+        req("GET", "/cgi-bin/ok.sh", &[]),
+        req("GET", "/cgi-bin/ok.sh", &[])
+    ));
+    assert_is(&c.read_response(), 200, "ok");
+    assert_is(&c.read_response(), 200, "ok");
 }
 
 #[test]

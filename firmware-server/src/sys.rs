@@ -231,6 +231,23 @@ pub fn sendfile(
     Ok(n)
 }
 
+/// Whether the peer has closed its side: a one-byte `recv` with
+/// `MSG_PEEK` that returns end-of-stream. Never consumes data (pipelined
+/// bytes stay queued); `false` when data is waiting or nothing is known.
+pub fn peer_closed(fd: BorrowedFd<'_>) -> bool {
+    let mut b = [0u8; 1];
+    // SAFETY: `b` is valid for writes of one byte; the descriptor is live.
+    let n = unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            b.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n == 0
+}
+
 /// `shutdown(fd, SHUT_WR)`: sends FIN after queued data.
 pub fn shutdown_write(fd: BorrowedFd<'_>) {
     // SAFETY: plain syscall; failure (already closed by peer) is harmless.

@@ -438,6 +438,21 @@ impl Worker {
         if sub == 0 {
             c.readable |= ev.readable;
             c.writable |= ev.writable;
+            // A stream waits on its backend while the client has nothing
+            // more to send: a readable client there may have gone away
+            // (as nginx does, peek for the end of the stream). Then the
+            // stream is aborted at once (its CGI process group killed)
+            // rather than when the backend answers or times out.
+            if ev.readable
+                && c.state == State::Write
+                && c.transport.is_none()
+                && c.stream.is_some()
+                && !c.stream_done
+                && sys::peer_closed(c.fd.as_fd())
+            {
+                self.close(idx);
+                return;
+            }
         } else if let Some(s) = c.stream.as_mut() {
             let reg = PollReg(&self.shared.poller);
             let mut io = Io::new(&reg, idx << 2, self.now, &self.date);

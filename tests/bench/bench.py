@@ -12,7 +12,9 @@ CGI scenarios (g: hello-world shell script, h: the same in C, compiled
 with cc at bench time) run firmware-server's CGI plugin, lighttpd's mod_cgi
 and nginx + fcgiwrap (Debian fcgiwrap, one process, pinned with nginx);
 their CPU column counts the whole process tree, reaped CGI children included
-(cutime/cstime): `tests/bench/bench.py --scenarios g,h`.
+(cutime/cstime): `tests/bench/bench.py --scenarios g,h`. fcgiwrap ignores
+SIGCHLD, so the kernel never adds its CGI children's time to it: nginx's CPU
+column leaves the scripts out and is not comparable (the summary says so).
 
 Usage: tests/bench/bench.py [--rounds 3] [--duration 5] [--scenarios a,b,c]
                             [--servers fws,nginx,lighttpd] [--out DIR]
@@ -463,6 +465,12 @@ def main():
                 f"| ({sc}) {SCENARIOS[sc][0]} | {name} | {s['rps_median']:.0f} | {s['rps_min']:.0f}-{s['rps_max']:.0f} | {s['errors']} | "
                 f"{ratio('nginx')} | {ratio('lighttpd')} | {s['cpu_us_per_req'] or 0:.1f} | {cpu_ratio} | {s['idle_rss_kb']} | {s['peak_rss_kb']} |"
             )
+    if args.cgi and "nginx" in servers:
+        lines += [
+            "",
+            "CGI scenarios: nginx's CPU counts nginx and fcgiwrap only — fcgiwrap ignores SIGCHLD, "
+            "so its scripts' CPU is never added to it; compare CPU with lighttpd, whose mod_cgi reaps its children.",
+        ]
     if cg:
         lines += ["", "Instructions per request, scenario (a), callgrind: " + ", ".join(f"{k} {v:.0f}" if v else f"{k} -" for k, v in cg.items())]
     table = "\n".join(lines)

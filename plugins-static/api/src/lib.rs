@@ -7,6 +7,8 @@
 //!   line numbers, so each plugin reads its own section and reports
 //!   `FILE:LINE` errors.
 //! - [`plugin`]: the hook points of a compile-time plugin.
+//! - [`gateway`]: what CGI and FastCGI share — the response-head parser,
+//!   the meta-variables, and the X-Sendfile / X-ZeroCopy offload checks.
 //!
 //! The dependency graph is a tree: the engine and every plugin depend on
 //! this crate; nothing here depends on them.

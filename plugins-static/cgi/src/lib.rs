@@ -170,14 +170,15 @@ impl Cgi {
                 (i, false)
             }
         };
+        // Hidden files and directories (".git", ".htpasswd") never run.
+        if segs.iter().any(|s| s.starts_with(b".")) {
+            return Some(Err(HttpError::NotFound));
+        }
         let mut file = root.clone();
         for s in &segs[..first.min(segs.len())] {
             file.push(OsStr::from_bytes(s));
         }
         for (i, seg) in segs.iter().enumerate().skip(first) {
-            if seg.starts_with(b".") {
-                return Some(Err(HttpError::NotFound));
-            }
             file.push(OsStr::from_bytes(seg));
             let md = match std::fs::metadata(&file) {
                 Ok(m) => m,
@@ -260,13 +261,13 @@ impl Plugin for Cgi {
         let conf = config::parse(sections, env)?;
         let mut roots = Vec::new();
         let mut errs = Vec::new();
+        // The engine itself refuses a docroot that does not open; here a
+        // root that does not canonicalise stays as given.
         for r in &env.roots {
-            match std::fs::canonicalize(r) {
-                Ok(path) => roots.push(Root { path }),
-                Err(e) => errs.push(format!("cgi: docroot {}: {e}", r.display())),
-            }
+            let path = std::fs::canonicalize(r).unwrap_or_else(|_| r.clone());
+            roots.push(Root { path });
         }
-        if roots.is_empty() && errs.is_empty() {
+        if roots.is_empty() {
             errs.push("cgi: no docroot".into());
         }
         let devnull = std::fs::File::open("/dev/null");

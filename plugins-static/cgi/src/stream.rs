@@ -38,6 +38,14 @@ pub(crate) fn kill_group(child: &Child) {
     }
 }
 
+/// How the child ended, once its output did.
+enum Exit {
+    Clean,
+    Crashed,
+    /// No status yet: wait for the pidfd.
+    Wait,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Reading the CGI response head.
@@ -75,6 +83,8 @@ pub(crate) struct CgiStream {
     stdin: Option<File>,
     stdout: Option<File>,
     stderr: Option<File>,
+    /// Watches for the child's exit after its output ended (sub 1).
+    pidfd: Option<OwnedFd>,
     err_line: Vec<u8>,
     parser: HeaderParser,
     phase: Phase,
@@ -127,6 +137,7 @@ impl CgiStream {
             stdin: None,
             stdout: None,
             stderr: None,
+            pidfd: None,
             err_line: Vec::new(),
             parser: HeaderParser::new(),
             phase: if nph { Phase::Raw } else { Phase::Head },
@@ -176,13 +187,41 @@ impl CgiStream {
         }
     }
 
-    /// The child closed its stdout: whether it died of a signal (a crash;
-    /// the output is then not trusted to be complete).
-    fn crashed(&mut self) -> bool {
-        match self.child.as_mut().map(|c| c.try_wait()) {
-            Some(Ok(Some(st))) => st.signal().is_some(),
-            _ => false,
+    /// The child closed its stdout: did it exit cleanly? A process closes
+    /// its descriptors a moment before its exit status exists, so when
+    /// there is none yet the stream waits for the exit on a pidfd (in the
+    /// place of stdin, which is of no more use) — a crash must not pass
+    /// for a complete response. Without pidfds (Linux < 5.3) the end of
+    /// the output counts as a clean end, as in lighttpd.
+    fn exit_status(&mut self, io: &mut Io<'_>) -> Exit {
+        let Some(child) = self.child.as_mut() else {
+            return Exit::Clean;
+        };
+        match child.try_wait() {
+            Ok(Some(st)) if st.signal().is_some() => return Exit::Crashed,
+            Ok(Some(_)) | Err(_) => return Exit::Clean,
+            Ok(None) => {}
         }
+        if self.pidfd.is_some() {
+            self.waiting_out = true;
+            return Exit::Wait;
+        }
+        let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) else {
+            return Exit::Clean;
+        };
+        let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) else {
+            return Exit::Clean;
+        };
+        if let Some(w) = self.stdin.take() {
+            io.deregister(w.as_fd());
+        }
+        if io.register(fd.as_fd(), 1, true, false).is_err() {
+            return Exit::Clean;
+        }
+        self.pidfd = Some(fd);
+        // Bounded by the idle timeout like any other wait on the script.
+        self.waiting_out = true;
+        Exit::Wait
     }
 
     fn bad_gateway(&self, why: &dyn std::fmt::Display) -> Produced {
@@ -443,7 +482,7 @@ impl CgiStream {
         }
     }
 
-    fn produce_body(&mut self, out: &mut [u8]) -> Produced {
+    fn produce_body(&mut self, io: &mut Io<'_>, out: &mut [u8]) -> Produced {
         match self.framing {
             BodyFraming::Chunked => {
                 // Room for "xxxx\r\n" before and "\r\n" after the data.
@@ -455,8 +494,12 @@ impl CgiStream {
                         Produced::Pending
                     }
                     Ok(Some(0)) => {
-                        if self.crashed() {
-                            return self.bad_gateway(&"the script crashed mid-response");
+                        match self.exit_status(io) {
+                            Exit::Wait => return Produced::Pending,
+                            Exit::Crashed => {
+                                return self.bad_gateway(&"the script crashed mid-response")
+                            }
+                            Exit::Clean => {}
                         }
                         out[..5].copy_from_slice(b"0\r\n\r\n");
                         self.phase = Phase::Done;
@@ -505,8 +548,12 @@ impl CgiStream {
                     Produced::Pending
                 }
                 Ok(Some(0)) => {
-                    if self.crashed() {
-                        return self.bad_gateway(&"the script crashed mid-response");
+                    match self.exit_status(io) {
+                        Exit::Wait => return Produced::Pending,
+                        Exit::Crashed => {
+                            return self.bad_gateway(&"the script crashed mid-response")
+                        }
+                        Exit::Clean => {}
                     }
                     self.phase = Phase::Done;
                     self.finished = true;
@@ -525,7 +572,7 @@ impl CgiStream {
         }
     }
 
-    fn produce_raw(&mut self, out: &mut [u8]) -> Produced {
+    fn produce_raw(&mut self, io: &mut Io<'_>, out: &mut [u8]) -> Produced {
         self.keep_alive = false;
         match self.read_out(out) {
             Err(()) => self.bad_gateway(&"reading the script's output failed"),
@@ -535,6 +582,11 @@ impl CgiStream {
             }
             Ok(Some(0)) if self.bytes == 0 => self.bad_gateway(&"an NPH script printed nothing"),
             Ok(Some(0)) => {
+                match self.exit_status(io) {
+                    Exit::Wait => return Produced::Pending,
+                    Exit::Crashed => return self.bad_gateway(&"the NPH script crashed"),
+                    Exit::Clean => {}
+                }
                 self.phase = Phase::Done;
                 self.finished = true;
                 Produced::Done
@@ -619,8 +671,10 @@ impl CgiStream {
                     return Produced::Pending;
                 }
                 Ok(Some(0)) => {
-                    if self.crashed() {
-                        return self.bad_gateway(&"the script crashed");
+                    match self.exit_status(io) {
+                        Exit::Wait => return Produced::Pending,
+                        Exit::Crashed => return self.bad_gateway(&"the script crashed"),
+                        Exit::Clean => {}
                     }
                     // The whole body is here: check every span, then send
                     // with a Content-Length.
@@ -705,7 +759,7 @@ impl CgiStream {
         }
     }
 
-    fn produce_zc_stream(&mut self, out: &mut [u8]) -> Produced {
+    fn produce_zc_stream(&mut self, io: &mut Io<'_>, out: &mut [u8]) -> Produced {
         loop {
             if let Some(p) = self.send_queued(out) {
                 return p;
@@ -718,8 +772,12 @@ impl CgiStream {
                     return Produced::Pending;
                 }
                 Ok(Some(0)) => {
-                    if self.crashed() {
-                        return self.bad_gateway(&"the script crashed mid-response");
+                    match self.exit_status(io) {
+                        Exit::Wait => return Produced::Pending,
+                        Exit::Crashed => {
+                            return self.bad_gateway(&"the script crashed mid-response")
+                        }
+                        Exit::Clean => {}
                     }
                     if let Some(Err(e)) = self.zc.as_ref().map(ZeroCopy::finish) {
                         return self.bad_gateway(&format_args!("X-ZeroCopy: {e}"));
@@ -844,10 +902,10 @@ impl Stream for CgiStream {
             let rest = &mut out[n..];
             let p = match self.phase {
                 Phase::Head => self.produce_head(io, rest),
-                Phase::Body => self.produce_body(rest),
-                Phase::Raw => self.produce_raw(rest),
+                Phase::Body => self.produce_body(io, rest),
+                Phase::Raw => self.produce_raw(io, rest),
                 Phase::ZcBuffer => self.produce_zc_buffer(io, rest),
-                Phase::ZcStream => self.produce_zc_stream(rest),
+                Phase::ZcStream => self.produce_zc_stream(io, rest),
                 Phase::Drain => match self.send_queued(rest) {
                     Some(p) => p,
                     None => {
@@ -941,6 +999,9 @@ impl Stream for CgiStream {
             .flatten()
         {
             io.deregister(s.as_fd());
+        }
+        if let Some(p) = self.pidfd.take() {
+            io.deregister(p.as_fd());
         }
         let Some(mut child) = self.child.take() else {
             return;
