@@ -424,6 +424,10 @@ fn php_fpm_pages() {
         "<?php header('X-Sendfile: ' . $_GET['f']); echo 'dropped';",
     );
     site.file("static.txt", "a static file\n");
+    site.file(
+        "zc.php",
+        "<?php $p = $_GET['f']; $pre = 'dyn:' . (40 + 2) . ';'; header('X-ZeroCopy: ' . ($_GET['span'] ?? strlen($pre) . '/' . strlen($p))); echo $pre, $p, ';end';",
+    );
     let (_fpm, sock) = start_fpm(site.base());
     let files = site.base().join("files");
     std::fs::create_dir_all(&files).unwrap();
@@ -509,4 +513,28 @@ fn php_fpm_pages() {
     let r = srv.get(&format!("/sf.php?f={}", path_str(&secret)));
     assert_eq!(r.status, 403, "{r:?}");
     assert!(!r.body_str().contains("not for you"));
+    // X-ZeroCopy: the span naming a file is replaced by its contents.
+    let r = srv.get(&format!("/zc.php?f={f}"));
+    assert_eq!(r.status, 200, "{r:?}");
+    let mut want = b"dyn:42;".to_vec();
+    want.extend(vec![7u8; 300_000]);
+    want.extend_from_slice(b";end");
+    assert_eq!(
+        r.header("content-length"),
+        Some(want.len().to_string().as_str())
+    );
+    assert!(
+        r.body == want,
+        "X-ZeroCopy body differs ({} bytes)",
+        r.body.len()
+    );
+    // A span outside the body, a forbidden file: 502, never a partial body.
+    assert_eq!(srv.get(&format!("/zc.php?f={f}&span=0/99999")).status, 502);
+    assert_eq!(srv.get(&format!("/zc.php?f={f}&span=3/2:1/2")).status, 502);
+    let r = srv.get(&format!("/zc.php?f={}", path_str(&secret)));
+    assert_eq!(r.status, 502);
+    assert!(!r.body_str().contains("not for you"));
+    // The pool survived all of that.
+    assert_eq!(srv.get("/static.txt").status, 200);
+    assert_eq!(srv.get("/go.php").status, 302);
 }

@@ -64,6 +64,9 @@ pub struct Conf {
     pub max_params: usize,
     pub offload: OffloadDirs,
     pub offload_text: Vec<String>,
+    /// Most X-ZeroCopy body bytes gathered (the spans are replaced and a
+    /// Content-Length computed once the whole body is at hand).
+    pub zerocopy_buffer: usize,
 }
 
 impl Default for Conf {
@@ -79,12 +82,13 @@ impl Default for Conf {
             max_params: 32 * 1024,
             offload: OffloadDirs::default(),
             offload_text: Vec::new(),
+            zerocopy_buffer: 64 * 1024,
         }
     }
 }
 
 const KEYS: &str = "route, vhost, max_conns, keep_conn, max_idle, connect_timeout, timeout, \
-max_params, offload_dirs";
+max_params, offload_dirs, zerocopy_buffer";
 
 fn strings(v: &Value) -> Result<Vec<String>, String> {
     match v {
@@ -267,6 +271,9 @@ pub fn parse(sections: &[Section<'_>], env: &Env) -> Result<Conf, Vec<String>> {
                             "max_params" => {
                                 conf.max_params = int(value, 1024, 1024 * 1024)? as usize
                             }
+                            "zerocopy_buffer" => {
+                                conf.zerocopy_buffer = int(value, 1024, 16 * 1024 * 1024)? as usize
+                            }
                             "offload_dirs" => {
                                 for d in strings(value)? {
                                     offload.push(d);
@@ -321,6 +328,7 @@ pub fn text(c: &Conf) -> String {
     );
     let _ = writeln!(s, "timeout = \"{}ms\"", c.timeout.as_millis());
     let _ = writeln!(s, "max_params = {}", c.max_params);
+    let _ = writeln!(s, "zerocopy_buffer = {}", c.zerocopy_buffer);
     let dirs: Vec<String> = c.offload_text.iter().map(|d| format!("{d:?}")).collect();
     let _ = writeln!(s, "offload_dirs = [{}]", dirs.join(", "));
     for r in c.routes.iter().filter(|r| r.vhost.is_some()) {

@@ -2,6 +2,7 @@
 //! event loop through the plugin API's [`Stream`]. Descriptor 1 is the
 //! backend socket (non-blocking, registered for reads and writes).
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -11,7 +12,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use fws_api::gateway::{BodyFraming, Conditions, Feed, HeaderParser, Offload, OffloadError};
+use fws_api::gateway::{
+    BodyFraming, Conditions, Feed, HeaderParser, Offload, OffloadError, Piece, ZeroCopy,
+};
 use fws_api::http::error::HttpError;
 use fws_api::http::response::Head;
 use fws_api::plugin::{Io, Produced, Stream};
@@ -128,7 +131,17 @@ fn lock(p: &Mutex<Pool>) -> std::sync::MutexGuard<'_, Pool> {
 enum Phase {
     Head,
     Body,
+    /// X-ZeroCopy: gathering the whole body (bounded by `zerocopy_buffer`).
+    ZcBuffer,
+    /// Sending the queued literal parts and files.
+    Drain,
     Done,
+}
+
+/// Queued output (X-ZeroCopy).
+enum Out {
+    Bytes(Vec<u8>, usize),
+    File(std::fs::File, u64),
 }
 
 /// What reading the backend gave.
@@ -173,6 +186,8 @@ pub(crate) struct FcgiStream {
     reusable: bool,
     status: u16,
     bytes: u64,
+    zc_buf: Vec<u8>,
+    queue: VecDeque<Out>,
 }
 
 impl FcgiStream {
@@ -225,6 +240,8 @@ impl FcgiStream {
             reusable: false,
             status: 0,
             bytes: 0,
+            zc_buf: Vec::new(),
+            queue: VecDeque::new(),
         }
     }
 
@@ -436,8 +453,17 @@ impl FcgiStream {
                 }
             };
         }
-        if p.zerocopy.is_some() {
-            return self.bad_gateway(&"X-ZeroCopy is not supported for FastCGI responses");
+        if let Some(zc) = p.zerocopy {
+            if self.shared.conf.offload.is_empty() {
+                return self.bad_gateway(&"X-ZeroCopy without offload_dirs configured");
+            }
+            // The spans are checked for syntax now, against the body later.
+            if let Err(e) = ZeroCopy::new(zc, None) {
+                return self.bad_gateway(&format_args!("X-ZeroCopy: {e}"));
+            }
+            self.status = p.code();
+            self.phase = Phase::ZcBuffer;
+            return self.produce_zc(io, out);
         }
         if p.internal_redirect().is_some() {
             let mut h = Head::new(out);
@@ -478,7 +504,7 @@ impl FcgiStream {
             BodyFraming::Length(n) => n,
             _ => 0,
         };
-        if head_only {
+        if head_only || framing == BodyFraming::None {
             // The body is not sent; nor is it awaited.
             self.reusable = false;
             self.phase = Phase::Done;
@@ -551,6 +577,115 @@ impl FcgiStream {
             return Produced::Pending;
         }
         Produced::Bytes(n)
+    }
+
+    /// X-ZeroCopy: gathers the body, then replaces each span by its file
+    /// and sends the whole with a Content-Length. Any bad span or file is
+    /// a 502 before a byte is sent.
+    fn produce_zc(&mut self, io: &mut Io<'_>, out: &mut [u8]) -> Produced {
+        let limit = self.shared.conf.zerocopy_buffer;
+        // Body bytes read together with the head.
+        if self.carry_pos < self.carry.len() {
+            self.zc_buf.extend_from_slice(&self.carry[self.carry_pos..]);
+            self.carry.clear();
+            self.carry_pos = 0;
+        }
+        let mut tmp = [0u8; 4096];
+        loop {
+            if self.zc_buf.len() > limit {
+                return self.bad_gateway(&format_args!(
+                    "X-ZeroCopy body larger than zerocopy_buffer ({limit} bytes)"
+                ));
+            }
+            match self.next_stdout(&mut tmp) {
+                Err(m) => return self.bad_gateway(&m),
+                Ok(Got::Pending) => return Produced::Pending,
+                Ok(Got::Data(n)) => self.zc_buf.extend_from_slice(&tmp[..n]),
+                Ok(Got::End) => break,
+            }
+        }
+        let body = std::mem::take(&mut self.zc_buf);
+        let Some(header) = self
+            .parser
+            .parsed()
+            .and_then(|p| p.zerocopy.map(<[u8]>::to_vec))
+        else {
+            return self.bad_gateway(&"no X-ZeroCopy header");
+        };
+        let mut z = match ZeroCopy::new(&header, Some(body.len() as u64)) {
+            Ok(z) => z,
+            Err(e) => return self.bad_gateway(&format_args!("X-ZeroCopy: {e}")),
+        };
+        let mut pieces = Vec::new();
+        z.feed(&body, &mut |p| pieces.push(p));
+        if let Err(e) = z.finish() {
+            return self.bad_gateway(&format_args!("X-ZeroCopy: {e}"));
+        }
+        let mut total = 0u64;
+        for p in pieces {
+            match p {
+                Piece::Literal(b) => {
+                    total += b.len() as u64;
+                    self.queue.push_back(Out::Bytes(b, 0));
+                }
+                Piece::File(path) => {
+                    match self.shared.conf.offload.open(path.as_os_str().as_bytes()) {
+                        Ok((f, len)) => {
+                            total += len;
+                            if len > 0 {
+                                self.queue.push_back(Out::File(f, len));
+                            }
+                        }
+                        Err(e) => {
+                            return self.bad_gateway(&format_args!(
+                                "X-ZeroCopy file {}: {e}",
+                                path.display()
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+        let framing = if self.cond.head_only {
+            self.queue.clear();
+            BodyFraming::None
+        } else {
+            BodyFraming::Length(total)
+        };
+        let Some(p) = self.parser.parsed() else {
+            return self.bad_gateway(&"no response head");
+        };
+        let mut h = Head::new(out);
+        p.write_head(&mut h, io.date, self.keep_alive, self.cond.minor, framing);
+        let Some(n) = h.finish() else {
+            return self.bad_gateway(&"response head too large");
+        };
+        self.bytes = total;
+        self.phase = Phase::Drain;
+        Produced::Bytes(n)
+    }
+
+    /// Sends the next queued piece; `Done` when the queue is empty.
+    fn produce_drain(&mut self, out: &mut [u8]) -> Produced {
+        match self.queue.pop_front() {
+            None => {
+                self.phase = Phase::Done;
+                Produced::Done
+            }
+            Some(Out::Bytes(b, pos)) => {
+                let n = (b.len() - pos).min(out.len());
+                out[..n].copy_from_slice(&b[pos..pos + n]);
+                if pos + n < b.len() {
+                    self.queue.push_front(Out::Bytes(b, pos + n));
+                }
+                Produced::Bytes(n)
+            }
+            Some(Out::File(f, len)) => Produced::File {
+                fd: OwnedFd::from(f),
+                start: 0,
+                end: len,
+            },
+        }
     }
 
     /// Drops the connection (not pooled).
@@ -720,11 +855,15 @@ impl Stream for FcgiStream {
             let p = match self.phase {
                 Phase::Head => self.produce_head(io, &mut out[n..]),
                 Phase::Body => self.produce_body(&mut out[n..]),
+                Phase::ZcBuffer => self.produce_zc(io, &mut out[n..]),
+                Phase::Drain => self.produce_drain(&mut out[n..]),
                 Phase::Done => Produced::Done,
             };
             match p {
                 Produced::Bytes(k)
-                    if k > 0 && self.phase != Phase::Head && out.len() - (n + k) >= 512 =>
+                    if k > 0
+                        && matches!(self.phase, Phase::Body | Phase::Done)
+                        && out.len() - (n + k) >= 512 =>
                 {
                     n += k;
                 }
@@ -745,7 +884,7 @@ impl Stream for FcgiStream {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        if self.phase == Phase::Done || self.sock.is_none() {
+        if matches!(self.phase, Phase::Done | Phase::Drain) || self.sock.is_none() {
             return None;
         }
         let c = &self.shared.conf;
