@@ -57,11 +57,12 @@ fn pairs(mut d: &[u8]) -> Vec<(String, String)> {
 }
 
 /// Reads one request: (id, keep_conn, params, stdin); `None` at EOF.
-/// A request as the fake backend sees it: id, keep_conn, params, stdin.
-type FakeRequest = (u16, bool, Vec<(String, String)>, Vec<u8>);
+/// A request as the fake backend sees it: id, role and keep_conn, params,
+/// stdin.
+type FakeRequest = (u16, (u8, bool), Vec<(String, String)>, Vec<u8>);
 
 fn read_request(s: &mut impl Read) -> Option<FakeRequest> {
-    let (mut params, mut stdin, mut keep, mut id) = (Vec::new(), Vec::new(), false, 0);
+    let (mut params, mut stdin, mut keep, mut id) = (Vec::new(), Vec::new(), (0, false), 0);
     loop {
         let mut h = [0u8; 8];
         s.read_exact(&mut h).ok()?;
@@ -71,7 +72,7 @@ fn read_request(s: &mut impl Read) -> Option<FakeRequest> {
         c.truncate(len);
         id = u16::from_be_bytes([h[2], h[3]]).max(id);
         match h[1] {
-            1 => keep = c[2] & 1 == 1,
+            1 => keep = (c[1], c[2] & 1 == 1),
             4 => params.extend_from_slice(&c),
             5 if len == 0 => return Some((id, keep, pairs(&params), stdin)),
             5 => stdin.extend_from_slice(&c),
@@ -84,7 +85,7 @@ fn read_request(s: &mut impl Read) -> Option<FakeRequest> {
 /// the request count on it, so the pool's reuse is visible.
 fn fake_conn(mut s: impl Read + Write, conn: usize) {
     let mut n = 0;
-    while let Some((id, keep, params, stdin)) = read_request(&mut s) {
+    while let Some((id, (role, keep), params, stdin)) = read_request(&mut s) {
         n += 1;
         let get = |k: &str| {
             params
@@ -95,6 +96,20 @@ fn fake_conn(mut s: impl Read + Write, conn: usize) {
         };
         let mode = get("SCRIPT_NAME");
         let mut out = Vec::new();
+        if role == 2 {
+            // Authorizer: a bearer token decides; no body, no SCRIPT_NAME.
+            let so: &[u8] = if get("HTTP_AUTHORIZATION") == "Bearer good" && mode.is_empty() {
+                b"Status: 200\r\nVariable-AUTH_USER: alice\r\nContent-Type: text/plain\r\n\r\n"
+            } else {
+                b"Status: 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Type: text/plain\r\n\r\ndenied by the authorizer\n"
+            };
+            out.extend(record(6, id, so));
+            out.extend(record(3, id, &[0; 8]));
+            if s.write_all(&out).is_err() || !keep {
+                return;
+            }
+            continue;
+        }
         match mode.as_str() {
             "/garbage" => {
                 let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\nnot fastcgi at all");
@@ -115,12 +130,15 @@ fn fake_conn(mut s: impl Read + Write, conn: usize) {
             "/stderr" => out.extend(record(7, id, b"line one\nline two\n")),
             _ => {}
         }
-        let body = format!(
+        let mut body = format!(
             "conn={conn} req={n} keep={keep} method={} uri={} stdin={}\n",
             get("REQUEST_METHOD"),
             get("REQUEST_URI"),
             stdin.len()
         );
+        if get("REQUEST_URI").starts_with("/ok/secret") {
+            body = format!("secret for {} stdin={}\n", get("AUTH_USER"), stdin.len());
+        }
         let mut so = b"Content-Type: text/plain\r\n\r\n".to_vec();
         so.extend_from_slice(body.as_bytes());
         out.extend(record(6, id, &so));
@@ -309,6 +327,44 @@ fn faults_give_the_right_status_and_leak_nothing() {
         "descriptors: {fds} before, {} after",
         fd_count(srv.pid())
     );
+}
+
+#[test]
+fn authorizer_guards_responder_and_static_files() {
+    let site = Site::new();
+    site.file("private/note.txt", "static but private\n");
+    let sock = site.base().join("fake.sock");
+    fake_unix(&sock);
+    let s = format!("unix:{}", path_str(&sock));
+    let srv = start_fake_server(
+        &site,
+        &sock,
+        &format!("authorizer = [\"/ok/secret={s}\", \"/private={s}\"]\n"),
+    );
+    // Unguarded paths are untouched.
+    assert!(srv.get("/ok").body_str().starts_with("conn="));
+    // Denied: the authorizer's own response reaches the client.
+    let r = srv.get("/ok/secret");
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(r.body_str(), "denied by the authorizer\n");
+    // Allowed: the responder runs with the exported Variable-AUTH_USER,
+    // and gets the request body the authorizer never saw.
+    let good = [("Authorization", "Bearer good")];
+    let r = srv.get_with("/ok/secret", &good);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body_str(), "secret for alice stdin=0\n");
+    let r = srv.request(&format!(
+        "POST /ok/secret HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer good\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n{}",
+        "b".repeat(5000)
+    ));
+    assert_eq!(r.body_str(), "secret for alice stdin=5000\n", "{r:?}");
+    // Static files behind an authorizer.
+    assert_eq!(srv.get("/private/note.txt").status, 401);
+    let r = srv.get_with("/private/note.txt", &good);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body_str(), "static but private\n");
+    assert_eq!(srv.get_with("/private/none.txt", &good).status, 404);
 }
 
 #[test]

@@ -46,9 +46,20 @@ pub struct Route {
     pub vhost: Option<(String, usize)>,
 }
 
+/// An authorizer guarding a URL prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorizer {
+    pub text: String,
+    /// Normalised prefix (no leading or trailing `/`).
+    pub prefix: Vec<u8>,
+    pub backend: usize,
+    pub vhost: Option<(String, usize)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Conf {
     pub routes: Vec<Route>,
+    pub authorizers: Vec<Authorizer>,
     /// Distinct backend addresses (routes to one address share its pool).
     pub backends: Vec<Addr>,
     /// Most connections each worker opens to one backend.
@@ -73,6 +84,7 @@ impl Default for Conf {
     fn default() -> Self {
         Conf {
             routes: Vec::new(),
+            authorizers: Vec::new(),
             backends: Vec::new(),
             max_conns: 16,
             keep_conn: true,
@@ -87,7 +99,8 @@ impl Default for Conf {
     }
 }
 
-const KEYS: &str = "route, vhost, max_conns, keep_conn, max_idle, connect_timeout, timeout, \
+const KEYS: &str =
+    "route, authorizer, vhost, max_conns, keep_conn, max_idle, connect_timeout, timeout, \
 max_params, offload_dirs, zerocopy_buffer";
 
 fn strings(v: &Value) -> Result<Vec<String>, String> {
@@ -246,6 +259,27 @@ pub fn parse(sections: &[Section<'_>], env: &Env) -> Result<Conf, Vec<String>> {
                             });
                         }
                     }
+                    "authorizer" => {
+                        for r in strings(value)? {
+                            let (what, addr) = parse_route(&r)?;
+                            let Match::Prefix(prefix) = what else {
+                                return Err(format!("an authorizer guards a /PREFIX, got {r:?}"));
+                            };
+                            let backend = match conf.backends.iter().position(|b| *b == addr) {
+                                Some(i) => i,
+                                None => {
+                                    conf.backends.push(addr);
+                                    conf.backends.len() - 1
+                                }
+                            };
+                            conf.authorizers.push(Authorizer {
+                                text: r,
+                                prefix,
+                                backend,
+                                vhost: vhost.clone(),
+                            });
+                        }
+                    }
                     k if vhost.is_some() => {
                         return Err(format!(
                         "{k} is a plugin-wide setting: put it in a [fastcgi] section without vhost"
@@ -318,6 +352,13 @@ pub fn text(c: &Conf) -> String {
         .map(|r| format!("{:?}", r.text))
         .collect();
     let _ = writeln!(s, "route = [{}]", routes.join(", "));
+    let auth: Vec<String> = c
+        .authorizers
+        .iter()
+        .filter(|r| r.vhost.is_none())
+        .map(|r| format!("{:?}", r.text))
+        .collect();
+    let _ = writeln!(s, "authorizer = [{}]", auth.join(", "));
     let _ = writeln!(s, "max_conns = {}", c.max_conns);
     let _ = writeln!(s, "max_idle = {}", c.max_idle);
     let _ = writeln!(s, "keep_conn = {}", c.keep_conn);

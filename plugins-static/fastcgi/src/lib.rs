@@ -29,11 +29,10 @@ use std::sync::{Arc, Mutex};
 use fws_api::gateway::{self, Conditions, ScriptInfo};
 use fws_api::http::error::HttpError;
 use fws_api::http::request::Framing;
-use fws_api::http::response::Status;
 use fws_api::plugin::{Content, Env, Exchange, Plugin, Reply, Section};
 
 pub use config::{Addr, Conf, Match};
-use stream::{FcgiStream, Pool};
+use stream::{FcgiStream, Next, Pool};
 
 pub(crate) struct Shared {
     pub conf: Conf,
@@ -171,6 +170,50 @@ impl FastCgi {
     }
 }
 
+impl FastCgi {
+    fn label(&self, name: &[u8], backend: usize) -> String {
+        format!(
+            "{} ({})",
+            String::from_utf8_lossy(name),
+            self.shared.conf.backends[backend]
+        )
+    }
+
+    /// The PARAMS of a request for `t` (`None` past `max_params`), less
+    /// the variables named in `skip`.
+    fn params(
+        &self,
+        x: &Exchange<'_, '_>,
+        t: &Target,
+        root: &std::path::Path,
+        skip: &[&[u8]],
+    ) -> Option<codec::Params> {
+        let c = &self.shared.conf;
+        let info = ScriptInfo {
+            script_name: &t.name,
+            script_filename: t.file.as_os_str().as_bytes(),
+            path_info: &t.path_info,
+            document_root: root.as_os_str().as_bytes(),
+            auth_type: auth_scheme(x),
+        };
+        let mut params = codec::Params::new(c.max_params);
+        let mut too_long = false;
+        gateway::meta_variables(x, &info, &mut |n, v| {
+            if !skip.contains(&n) && params.add(n, v).is_err() {
+                too_long = true;
+            }
+        });
+        if too_long {
+            log::warn!(
+                "fastcgi: request parameters pass max_params ({} bytes)",
+                c.max_params
+            );
+            return None;
+        }
+        Some(params)
+    }
+}
+
 impl Plugin for FastCgi {
     const NAME: &'static str = "fastcgi";
     type Worker = Worker;
@@ -209,64 +252,102 @@ impl Plugin for FastCgi {
 
     fn content(&self, w: &mut Worker, x: &mut Exchange<'_, '_>, reply: &mut Reply<'_>) -> Content {
         let c = &self.shared.conf;
-        if c.routes.is_empty() {
+        if c.routes.is_empty() && c.authorizers.is_empty() {
             return Content::Decline;
         }
         let Some(path) = x.path else {
             return Content::Decline;
         };
-        let t = match self.resolve(x.vhost, path) {
-            None => return Content::Decline,
+        let guard = c
+            .authorizers
+            .iter()
+            .filter(|a| a.vhost.as_ref().is_none_or(|v| v.1 == x.vhost))
+            .filter(|a| {
+                path.starts_with(&a.prefix)
+                    && (path.len() == a.prefix.len() || path[a.prefix.len()] == b'/')
+            })
+            .max_by_key(|a| (a.vhost.is_some(), a.prefix.len()));
+        let target = match self.resolve(x.vhost, path) {
+            None if guard.is_none() => return Content::Decline,
+            None => None,
             Some(Err(e)) => {
                 reply.error(e);
                 return Content::Respond;
             }
-            Some(Ok(t)) => t,
+            Some(Ok(t)) => Some(t),
         };
         let root = self.roots.get(x.vhost).unwrap_or(&self.roots[0]);
-        let info = ScriptInfo {
-            script_name: &t.name,
-            script_filename: t.file.as_os_str().as_bytes(),
-            path_info: &t.path_info,
-            document_root: root.as_os_str().as_bytes(),
-            auth_type: auth_scheme(x),
-        };
-        let mut params = codec::Params::new(c.max_params);
-        let mut too_long = false;
-        gateway::meta_variables(x, &info, &mut |n, v| {
-            if params.add(n, v).is_err() {
-                too_long = true;
-            }
-        });
-        if too_long {
-            log::warn!(
-                "fastcgi: request parameters pass max_params ({} bytes)",
-                c.max_params
-            );
-            reply.error(HttpError::HeadTooLarge);
-            return Content::Respond;
-        }
         let has_body = match x.req.framing {
             Framing::Length(n) => n > 0,
             Framing::Chunked => true,
             _ => false,
         };
-        let label = format!(
-            "{} ({})",
-            String::from_utf8_lossy(&t.name),
-            c.backends[t.backend]
-        );
-        let _ = Status::Ok;
+        let responder = match &target {
+            Some(t) => match self.params(x, t, root, &[]) {
+                Some(p) => Some((t.backend, p)),
+                None => {
+                    reply.error(HttpError::HeadTooLarge);
+                    return Content::Respond;
+                }
+            },
+            None => None,
+        };
+        let (backend, params, next, label) = match guard {
+            Some(a) => {
+                // The authorizer gets the request's variables, without the
+                // ones about a body or a script (FastCGI 1.0, 6.3).
+                let t = Target {
+                    backend: a.backend,
+                    name: Vec::new(),
+                    path_info: Vec::new(),
+                    file: root.clone(),
+                };
+                let Some(p) = self.params(
+                    x,
+                    &t,
+                    root,
+                    &[
+                        b"CONTENT_LENGTH",
+                        b"PATH_INFO",
+                        b"PATH_TRANSLATED",
+                        b"SCRIPT_NAME",
+                    ],
+                ) else {
+                    reply.error(HttpError::HeadTooLarge);
+                    return Content::Respond;
+                };
+                let next = match (responder, &target) {
+                    (Some((b, p)), Some(t)) => Next::Responder {
+                        backend: b,
+                        params: p,
+                        label: self.label(&t.name, b),
+                    },
+                    _ => Next::Static {
+                        path: path.to_vec(),
+                        root: root.clone(),
+                    },
+                };
+                let label = format!("authorizer {} ({})", a.text, c.backends[a.backend]);
+                (a.backend, p, Some(next), label)
+            }
+            None => {
+                let (Some((b, p)), Some(t)) = (responder, &target) else {
+                    return Content::Decline;
+                };
+                (b, p, None, self.label(&t.name, b))
+            }
+        };
         Content::Stream(Box::new(FcgiStream::new(
             self.shared.clone(),
             w.pool.clone(),
-            t.backend,
+            backend,
             label,
             root.clone(),
             Conditions::of(x.req),
             x.req.keep_alive,
             has_body,
             params,
+            next,
         )))
     }
 }

@@ -151,7 +151,25 @@ enum Got {
     End,
 }
 
+/// What follows an authorizer's 200.
+pub(crate) enum Next {
+    /// A FastCGI responder, with the request's PARAMS (the authorizer's
+    /// `Variable-*` headers are added).
+    Responder {
+        backend: usize,
+        params: Params,
+        label: String,
+    },
+    /// The static file at this docroot path.
+    Static { path: Vec<u8>, root: PathBuf },
+}
+
+/// Most `Variable-*` headers taken from an authorizer.
+const MAX_VARIABLES: usize = 32;
+
 pub(crate) struct FcgiStream {
+    /// Set while the authorizer runs: what comes after its 200.
+    next: Option<Next>,
     shared: Arc<Shared>,
     pool: Arc<Mutex<Pool>>,
     backend: usize,
@@ -202,14 +220,23 @@ impl FcgiStream {
         keep_alive: bool,
         has_body: bool,
         params: Params,
+        next: Option<Next>,
     ) -> FcgiStream {
         let mut wbuf = Vec::with_capacity(params.len() + 64);
-        codec::encode_begin(&mut wbuf, ID, codec::RESPONDER, shared.conf.keep_conn);
+        let role = if next.is_some() {
+            codec::AUTHORIZER
+        } else {
+            codec::RESPONDER
+        };
+        codec::encode_begin(&mut wbuf, ID, role, shared.conf.keep_conn);
         params.finish(&mut wbuf, ID);
-        if !has_body {
+        // An authorizer gets no body.
+        if !has_body || next.is_some() {
             codec::encode_stdin(&mut wbuf, ID, b"");
         }
         FcgiStream {
+            stdin_done: !has_body || next.is_some(),
+            next,
             shared,
             pool,
             backend,
@@ -222,7 +249,6 @@ impl FcgiStream {
             connecting: false,
             wbuf,
             wpos: 0,
-            stdin_done: !has_body,
             rbuf: vec![0; RBUF],
             rpos: 0,
             rlen: 0,
@@ -412,6 +438,33 @@ impl FcgiStream {
         let minor = self.cond.minor;
         let head_only = self.cond.head_only;
         let ok_status = p.status.is_none_or(|s| s.0 == 200);
+        if self.next.is_some() {
+            if ok_status {
+                let mut vars = Vec::new();
+                for (n, v) in p.passed() {
+                    if n.len() > 9 && n[..9].eq_ignore_ascii_case(b"variable-") {
+                        if vars.len() == MAX_VARIABLES {
+                            log::warn!(
+                                "fastcgi {}: more than {MAX_VARIABLES} Variable- headers: the rest ignored",
+                                self.label
+                            );
+                            break;
+                        }
+                        vars.push((n[9..].to_vec(), v.to_vec()));
+                    }
+                }
+                return self.authorized(io, vars);
+            }
+            // Denied: the authorizer's response goes to the client; the
+            // request body, never read, ends the connection.
+            self.next = None;
+            if self.has_body {
+                self.keep_alive = false;
+            }
+        }
+        let Some(p) = self.parser.parsed() else {
+            return self.bad_gateway(&"no response head");
+        };
         let accel = match (p.sendfile, p.accel_redirect) {
             (None, Some(uri)) => Some(self.docroot_path(uri)),
             _ => None,
@@ -577,6 +630,102 @@ impl FcgiStream {
             return Produced::Pending;
         }
         Produced::Bytes(n)
+    }
+
+    /// The authorizer said 200: on to the responder (with the exported
+    /// variables) or the static file.
+    fn authorized(&mut self, io: &mut Io<'_>, vars: Vec<(Vec<u8>, Vec<u8>)>) -> Produced {
+        self.reusable = false;
+        self.close_sock(io);
+        match self.next.take() {
+            None => self.bad_gateway(&"no handler after the authorizer"),
+            Some(Next::Static { path, root }) => {
+                let mut file = root.clone();
+                if !path.is_empty() {
+                    file.push(std::ffi::OsStr::from_bytes(&path));
+                }
+                if std::fs::metadata(&file).is_ok_and(|m| m.is_dir()) {
+                    file.push("index.html");
+                }
+                let hidden = path.split(|&b| b == b'/').any(|s| s.starts_with(b"."));
+                let opened = std::fs::canonicalize(&file)
+                    .ok()
+                    .filter(|real| real.starts_with(&root) && !hidden)
+                    .and_then(|real| {
+                        let f = std::fs::File::open(&real).ok()?;
+                        f.metadata().ok()?.is_file().then_some((f, real))
+                    });
+                match opened {
+                    Some((f, real)) => {
+                        self.phase = Phase::Done;
+                        self.status = 200;
+                        Produced::Offload(Box::new(Offload {
+                            file: OwnedFd::from(f),
+                            name: real,
+                            content_type: None,
+                            headers: Vec::new(),
+                            cond: self.cond.clone(),
+                            keep_alive: self.keep_alive,
+                        }))
+                    }
+                    None => {
+                        self.status = 404;
+                        Produced::Fail(HttpError::NotFound)
+                    }
+                }
+            }
+            Some(Next::Responder {
+                backend,
+                mut params,
+                label,
+            }) => {
+                for (n, v) in &vars {
+                    let bad = n.is_empty()
+                        || !n
+                            .iter()
+                            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-');
+                    if bad || params.add(n, v).is_err() {
+                        log::warn!(
+                            "fastcgi {}: authorizer variable {} not passed on",
+                            self.label,
+                            String::from_utf8_lossy(n)
+                        );
+                    }
+                }
+                self.backend = backend;
+                self.label = label;
+                self.dec = Decoder::new(ID);
+                self.parser = HeaderParser::new();
+                self.carry.clear();
+                self.carry_pos = 0;
+                self.rpos = 0;
+                self.rlen = 0;
+                self.ended = false;
+                self.phase = Phase::Head;
+                self.wbuf.clear();
+                self.wpos = 0;
+                codec::encode_begin(
+                    &mut self.wbuf,
+                    ID,
+                    codec::RESPONDER,
+                    self.shared.conf.keep_conn,
+                );
+                params.finish(&mut self.wbuf, ID);
+                if !self.has_body {
+                    codec::encode_stdin(&mut self.wbuf, ID, b"");
+                }
+                self.stdin_done = !self.has_body;
+                if let Err(e) = self.start(io) {
+                    log::error!("fastcgi {}: {e}", self.label);
+                    return Produced::Fail(HttpError::Internal);
+                }
+                if let Some(e) = self.fail.take() {
+                    self.status = e.status().code();
+                    return Produced::Fail(e);
+                }
+                Produced::Pending
+            }
+        }
     }
 
     /// X-ZeroCopy: gathers the body, then replaces each span by its file
@@ -796,6 +945,10 @@ impl Stream for FcgiStream {
     }
 
     fn body(&mut self, _io: &mut Io<'_>, data: &[u8], last: bool) -> io::Result<usize> {
+        if self.next.is_some() {
+            // The authorizer decides first; the body waits (backpressure).
+            return Ok(0);
+        }
         if self.stdin_done || self.fail.is_some() || self.ended || self.phase == Phase::Done {
             // Nobody reads it any more: discard.
             return Ok(data.len());
