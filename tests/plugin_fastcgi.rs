@@ -416,8 +416,16 @@ fn php_fpm_bin() -> PathBuf {
 struct Fpm(Child);
 impl Drop for Fpm {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        // SIGTERM: the master stops its pool workers before it exits (a
+        // SIGKILL would orphan them).
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let gone = wait_for(scaled(10.0), || self.0.try_wait().ok().flatten());
+        if gone.is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
@@ -593,4 +601,76 @@ fn php_fpm_pages() {
     // The pool survived all of that.
     assert_eq!(srv.get("/static.txt").status, 200);
     assert_eq!(srv.get("/go.php").status, 302);
+}
+
+// ---------------------------------------------------------------------------
+// bin_path: the server starts and supervises php-cgi
+// ---------------------------------------------------------------------------
+
+/// Direct children of a process (all its threads').
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            let list = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            out.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn bin_path_starts_and_restarts_php_cgi() {
+    let php = Path::new("/usr/bin/php-cgi");
+    assert!(php.exists(), "php-cgi is required (Debian package php-cgi)");
+    let site = Site::new();
+    site.file(
+        "hi.php",
+        "<?php echo 'hi from ', getmypid() > 0 ? 'php' : '?', \"\\n\";",
+    );
+    let sock = site.base().join("bin.sock");
+    let mut srv = site.start_with_config(&format!(
+        "[server]\nworkers = 1\n\n[fastcgi]\nroute = \".php=unix:{s}\"\nbin_path = \"unix:{s}=/usr/bin/php-cgi\"\nbin_env = \"PHP_FCGI_CHILDREN=0\"\n",
+        s = path_str(&sock)
+    ));
+    let ok = |srv: &Server| {
+        let r = srv.get("/hi.php");
+        (r.status == 200 && r.body_str() == "hi from php\n").then_some(())
+    };
+    assert!(wait_for(scaled(10.0), || ok(&srv)).is_some());
+    let first = children(srv.pid());
+    assert_eq!(first.len(), 1, "one supervised php-cgi: {first:?}");
+    // It dies: the supervisor starts another (after its backoff).
+    let _ = Command::new("kill")
+        .args(["-9", &first[0].to_string()])
+        .status();
+    let second = wait_for(scaled(10.0), || {
+        let c = children(srv.pid());
+        (c.len() == 1 && c[0] != first[0]).then(|| c[0])
+    });
+    assert!(
+        second.is_some(),
+        "php-cgi was not restarted: {}",
+        srv.stderr_text()
+    );
+    assert!(wait_for(scaled(10.0), || ok(&srv)).is_some());
+    assert!(srv.stderr_text().contains("restarting in"));
+    // A clean stop ends it too.
+    srv.signal("TERM");
+    assert!(srv.wait_exit(scaled(10.0)).is_some());
+    let pid = second.unwrap_or(0);
+    let gone = wait_for(scaled(5.0), || {
+        let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        (st.is_empty() || st.contains(") Z ")).then_some(())
+    });
+    if gone.is_none() {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    assert!(
+        gone.is_some(),
+        "php-cgi {pid} still runs after the server stopped"
+    );
 }

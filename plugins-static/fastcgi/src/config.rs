@@ -78,6 +78,10 @@ pub struct Conf {
     /// Most X-ZeroCopy body bytes gathered (the spans are replaced and a
     /// Content-Length computed once the whole body is at hand).
     pub zerocopy_buffer: usize,
+    /// Programs the server starts and supervises.
+    pub bin_paths: Vec<crate::spawn::BinPath>,
+    /// `NAME=VALUE` given to them (`PHP_FCGI_CHILDREN=4`).
+    pub bin_env: Vec<(String, String)>,
 }
 
 impl Default for Conf {
@@ -95,13 +99,15 @@ impl Default for Conf {
             offload: OffloadDirs::default(),
             offload_text: Vec::new(),
             zerocopy_buffer: 64 * 1024,
+            bin_paths: Vec::new(),
+            bin_env: Vec::new(),
         }
     }
 }
 
 const KEYS: &str =
     "route, authorizer, vhost, max_conns, keep_conn, max_idle, connect_timeout, timeout, \
-max_params, offload_dirs, zerocopy_buffer";
+max_params, offload_dirs, zerocopy_buffer, bin_path, bin_env";
 
 fn strings(v: &Value) -> Result<Vec<String>, String> {
     match v {
@@ -305,6 +311,28 @@ pub fn parse(sections: &[Section<'_>], env: &Env) -> Result<Conf, Vec<String>> {
                             "max_params" => {
                                 conf.max_params = int(value, 1024, 1024 * 1024)? as usize
                             }
+                            "bin_path" => {
+                                for b in strings(value)? {
+                                    conf.bin_paths.push(crate::spawn::parse(&b)?);
+                                }
+                            }
+                            "bin_env" => {
+                                for kv in strings(value)? {
+                                    let Some((n, v)) = kv.split_once('=') else {
+                                        return Err(format!(
+                                            "bin_env: expected NAME=VALUE, got {kv:?}"
+                                        ));
+                                    };
+                                    let ok = !n.is_empty()
+                                        && n.bytes()
+                                            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                                        && !n.starts_with("LD_");
+                                    if !ok || v.contains('\0') {
+                                        return Err(format!("bin_env: bad variable name {n:?}"));
+                                    }
+                                    conf.bin_env.push((n.to_string(), v.to_string()));
+                                }
+                            }
                             "zerocopy_buffer" => {
                                 conf.zerocopy_buffer = int(value, 1024, 16 * 1024 * 1024)? as usize
                             }
@@ -370,6 +398,18 @@ pub fn text(c: &Conf) -> String {
     let _ = writeln!(s, "timeout = \"{}ms\"", c.timeout.as_millis());
     let _ = writeln!(s, "max_params = {}", c.max_params);
     let _ = writeln!(s, "zerocopy_buffer = {}", c.zerocopy_buffer);
+    let bins: Vec<String> = c
+        .bin_paths
+        .iter()
+        .map(|b| format!("{:?}", b.text))
+        .collect();
+    let _ = writeln!(s, "bin_path = [{}]", bins.join(", "));
+    let env: Vec<String> = c
+        .bin_env
+        .iter()
+        .map(|(k, v)| format!("\"{k}={v}\""))
+        .collect();
+    let _ = writeln!(s, "bin_env = [{}]", env.join(", "));
     let dirs: Vec<String> = c.offload_text.iter().map(|d| format!("{d:?}")).collect();
     let _ = writeln!(s, "offload_dirs = [{}]", dirs.join(", "));
     for r in c.routes.iter().filter(|r| r.vhost.is_some()) {

@@ -19,6 +19,7 @@
 
 pub mod codec;
 mod config;
+mod spawn;
 mod stream;
 
 use std::ffi::OsStr;
@@ -41,6 +42,7 @@ pub(crate) struct Shared {
 pub struct FastCgi {
     shared: Arc<Shared>,
     roots: Vec<PathBuf>,
+    supervisor: spawn::Supervisor,
 }
 
 /// The per-worker state: the pool of backend connections.
@@ -237,11 +239,23 @@ impl Plugin for FastCgi {
         Ok(FastCgi {
             shared: Arc::new(Shared { conf }),
             roots,
+            supervisor: spawn::Supervisor::default(),
         })
     }
 
     fn config_text(&self) -> String {
         config::text(&self.shared.conf)
+    }
+
+    fn start(&self, _ctl: Arc<dyn fws_api::plugin::Control>) {
+        let c = &self.shared.conf;
+        if !c.bin_paths.is_empty() {
+            self.supervisor.start(&c.bin_paths, &c.bin_env);
+        }
+    }
+
+    fn stop(&self) {
+        self.supervisor.stop();
     }
 
     fn worker(&self, _id: usize) -> Worker {
