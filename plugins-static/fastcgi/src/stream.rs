@@ -811,6 +811,18 @@ impl FcgiStream {
         };
         self.bytes = total;
         self.phase = Phase::Drain;
+        // The literal parts that fit go with the head in one send (a small
+        // write of its own before the file would meet delayed ACKs).
+        let mut n = n;
+        while let Some(Out::Bytes(b, pos)) = self.queue.front() {
+            let k = b.len() - pos;
+            if n + k > out.len() {
+                break;
+            }
+            out[n..n + k].copy_from_slice(&b[*pos..]);
+            n += k;
+            self.queue.pop_front();
+        }
         Produced::Bytes(n)
     }
 
