@@ -1015,6 +1015,11 @@ impl Stream for FcgiStream {
                 return self.bad_gateway(&format_args!("sending the request: {e}"));
             }
         }
+        if self.phase == Phase::Body {
+            // The client took what was sent: time waiting on a slow client
+            // is not the backend's.
+            self.last = io.now;
+        }
         let mut n = 0;
         loop {
             let p = match self.phase {
