@@ -224,11 +224,10 @@ impl Plugin for FastCgi {
         let conf = config::parse(sections, env)?;
         let mut roots = Vec::new();
         let mut errs = Vec::new();
+        // A docroot that does not resolve is the engine's error to report
+        // (one line); the path is then kept as given.
         for r in &env.roots {
-            match std::fs::canonicalize(r) {
-                Ok(p) => roots.push(p),
-                Err(e) => errs.push(format!("fastcgi: docroot {}: {e}", r.display())),
-            }
+            roots.push(std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()));
         }
         if roots.is_empty() && errs.is_empty() {
             errs.push("fastcgi: no docroot".into());
