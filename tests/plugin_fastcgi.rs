@@ -368,6 +368,25 @@ fn authorizer_guards_responder_and_static_files() {
 }
 
 #[test]
+fn routes_per_virtual_host() {
+    let site = Site::new();
+    let sock = site.base().join("fake.sock");
+    fake_unix(&sock);
+    let admin = site.base().join("admin");
+    std::fs::create_dir_all(&admin).unwrap();
+    let srv = site.start_with_config(&format!(
+        "[server]\nworkers = 1\n\n[[vhost]]\nnames = [\"admin.test\"]\nroot = \"{}\"\n\n[[fastcgi]]\nvhost = \"admin.test\"\nroute = \"/app=unix:{}\"\n",
+        path_str(&admin),
+        path_str(&sock)
+    ));
+    let r = srv.request("GET /app/x HTTP/1.1\r\nHost: admin.test\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body_str().contains("uri=/app/x"), "{r:?}");
+    // Other hosts do not have the route.
+    assert_eq!(srv.get("/app/x").status, 404);
+}
+
+#[test]
 fn bad_routes_are_config_errors() {
     let site = Site::new();
     let cfg = site.config(
