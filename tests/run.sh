@@ -38,6 +38,10 @@ done
 # CGI alone, plus auth (its git test guards pushes with it).
 CARGO_TARGET_DIR="$matrix" cargo build -q -p firmware-server --no-default-features --features cgi,auth
 FWS_BIN="$matrix/debug/firmware-server" cargo test -q -p blackbox --test plugin_cgi
+# FastCGI alone (php-fpm from Debian; Debian names its binary php-fpmX.Y).
+ls /usr/sbin/php-fpm* >/dev/null 2>&1 || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq php-fpm >/dev/null
+CARGO_TARGET_DIR="$matrix" cargo build -q -p firmware-server --no-default-features --features fastcgi
+FWS_BIN="$matrix/debug/firmware-server" cargo test -q -p blackbox --test plugin_fastcgi
 cargo build -q -p firmware-server --all-features
 
 echo "== unit and black-box tests (host)"

@@ -241,6 +241,7 @@ registry! {
     "auth" => auth: fws_auth::Auth,
     "testkit" => testkit: fws_testkit::TestKit,
     "cgi" => cgi: fws_cgi::Cgi,
+    "fastcgi" => fastcgi: fws_fastcgi::FastCgi,
     "dirlisting" => dirlisting: fws_dirlisting::DirListing,
     "logger" => logger: fws_logger::Logger,
     "ctl" => ctl: fws_ctl::Ctl,

@@ -51,6 +51,85 @@ SCENARIOS = {
     "h": ("hello CGI, C program", "/cgi-bin/hello.cgi", 8, []),
 }
 CGI_SCENARIOS = {"g", "h"}
+# FastCGI (php-fpm started per server, pinned with it on CPU 0; "own CPU"
+# is the server's process tree without php-fpm). page.php sends a small
+# dynamic part plus a file: m=readfile streams it through FastCGI,
+# m=offload asks the server to send it (X-Sendfile for firmware-server and
+# lighttpd, X-Accel-Redirect for nginx), m=zc uses X-ZeroCopy (only
+# firmware-server has it; the others are not run for those scenarios).
+SCENARIOS.update({
+    "i": ("php-fpm hello world", "/hello.php", 8, []),
+    "j": ("PHP + 100 KiB via readfile()", "/page.php?m=readfile&f=100k.bin", 8, []),
+    "k": ("PHP + 100 KiB offloaded (X-Sendfile / X-Accel)", "/page.php?m=offload&f=100k.bin", 8, []),
+    "l": ("PHP + 100 KiB via X-ZeroCopy", "/page.php?m=zc&f=100k.bin", 8, []),
+    "m": ("PHP + 1 MiB via readfile()", "/page.php?m=readfile&f=1m.bin", 8, []),
+    "n": ("PHP + 1 MiB offloaded (X-Sendfile / X-Accel)", "/page.php?m=offload&f=1m.bin", 8, []),
+    "o": ("PHP + 1 MiB via X-ZeroCopy", "/page.php?m=zc&f=1m.bin", 8, []),
+})
+FCGI_SCENARIOS = {"i", "j", "k", "l", "m", "n", "o"}
+ZC_ONLY = {"l", "o"}
+
+HELLO_PHP = "<?php echo 'Hello, world!', \"\\n\";\n"
+# The dynamic part, then the file: $FILES is where the files live (outside
+# the docroot, as offloaded files usually are).
+PAGE_PHP = """<?php
+$f = basename($_GET['f'] ?? '1m.bin');
+$path = getenv('FILES') . '/' . $f;
+$m = $_GET['m'] ?? 'readfile';
+$pre = '<p>Hello ' . htmlspecialchars($_SERVER['REMOTE_ADDR']) . ' at ' . date('c') . "</p>\\n";
+header('Content-Type: application/octet-stream');
+if ($m === 'offload') {
+    if (isset($_SERVER['NGINX'])) { header('X-Accel-Redirect: /files/' . $f); }
+    else { header('X-Sendfile: ' . $path); }
+    exit;
+}
+if ($m === 'zc') {
+    header('X-ZeroCopy: ' . strlen($pre) . '/' . strlen($path));
+    echo $pre, $path;
+    exit;
+}
+echo $pre;
+readfile($path);
+"""
+
+
+def php_fpm_bin():
+    for d in ("/usr/sbin", "/usr/bin"):
+        try:
+            names = sorted(n for n in os.listdir(d) if n.startswith("php-fpm"))
+        except OSError:
+            continue
+        if names:
+            return os.path.join(d, names[-1])
+    return None
+
+
+def start_php_fpm(workdir, tag, files):
+    """php-fpm on a Unix socket, 2 static children, pinned to CPU 0."""
+    d = os.path.join(workdir, f"fpm-{tag}")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    sock = os.path.join(d, "php.sock")
+    conf = os.path.join(d, "php-fpm.conf")
+    with open(conf, "w") as f:
+        f.write(
+            f"[global]\nerror_log = {d}/fpm.log\npid = {d}/fpm.pid\ndaemonize = no\n"
+            f"[www]\nlisten = {sock}\nlisten.mode = 0666\npm = static\npm.max_children = 2\n"
+            f"pm.max_requests = 0\nclear_env = yes\nenv[FILES] = {files}\n"
+            + ("user = www-data\ngroup = www-data\n" if os.getuid() == 0 else "")
+        )
+    p = subprocess.Popen(
+        ["taskset", "-c", "0", php_fpm_bin(), "-F", "-R", "-n", "-y", conf, "-p", d],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 10
+    while not os.path.exists(sock):
+        if time.time() > deadline:
+            raise RuntimeError("php-fpm did not start")
+        time.sleep(0.05)
+    return p, sock
 
 HELLO_SH = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nHello, world!\\n'\n"
 HELLO_C = (
@@ -166,6 +245,18 @@ class Server:
     def cpu(self):
         return sum(cpu_ticks(p) for p in self.pids())
 
+    def own_cpu(self):
+        """The server's tree only (not php-fpm, fcgiwrap)."""
+        return sum(cpu_ticks(p) for p in tree_pids(self.proc.pid))
+
+    def fpm(self):
+        """php-fpm for the FastCGI scenarios (a helper: stopped with us)."""
+        if not self.args.fcgi:
+            return None
+        p, sock = start_php_fpm(self.workdir, self.name, self.args.files)
+        self.helpers.append(p)
+        return sock
+
     def stop(self):
         for h in self.helpers:
             if h.poll() is None:
@@ -201,6 +292,9 @@ class FirmwareServer(Server):
             )
             if self.args.cgi:
                 f.write('\n[cgi]\nprefix = "/cgi-bin"\nmax_processes = 64\n')
+            sock = self.fpm()
+            if sock:
+                f.write(f'\n[fastcgi]\nroute = ".php=unix:{sock}"\noffload_dirs = ["{self.args.files}"]\nzerocopy_buffer = 65536\n')
         return [self.args.bin, "--config", conf]
 
 
@@ -219,9 +313,21 @@ class Nginx(Server):
                 f"  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n"
                 f"  fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n"
                 "  default_type application/octet-stream;\n"
-                f"  server {{ listen 127.0.0.1:{port}; root {self.docroot};{self.cgi_location()} }}\n}}\n"
+                f"  server {{ listen 127.0.0.1:{port}; root {self.docroot};{self.cgi_location()}{self.fcgi_location()} }}\n}}\n"
             )
         return ["nginx", "-c", conf, "-p", d]
+
+    def fcgi_location(self):
+        sock = self.fpm()
+        if not sock:
+            return ""
+        return (
+            " location ~ \\.php$ { include /etc/nginx/fastcgi_params;"
+            " fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;"
+            " fastcgi_param NGINX 1; fastcgi_keep_conn on;"
+            f" fastcgi_pass unix:{sock}; }}"
+            f" location /files/ {{ internal; alias {self.args.files}/; }}"
+        )
 
     def cgi_location(self):
         """fcgiwrap, started here (one process, pinned with nginx)."""
@@ -264,6 +370,13 @@ class Lighttpd(Server):
             )
             if self.args.cgi:
                 f.write('server.modules += ( "mod_cgi" )\ncgi.assign = ( ".sh" => "", ".cgi" => "" )\n')
+            sock = self.fpm()
+            if sock:
+                f.write(
+                    'server.modules += ( "mod_fastcgi" )\n'
+                    f'fastcgi.server = ( ".php" => (( "socket" => "{sock}", "check-local" => "enable",'
+                    ' "allow-x-send-file" => "enable", "x-sendfile-docroot" => ( "' + self.args.files + '" ) )) )\n'
+                )
         return ["lighttpd", "-D", "-f", conf]
 
 
@@ -298,9 +411,14 @@ def run_wrk(port, path, conns, headers, duration):
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if m:
         errs += int(m.group(1))
+    xfer = re.search(r"Transfer/sec:\s*([\d.]+)([KMG]?B)", out)
+    mbps = 0.0
+    if xfer:
+        mbps = float(xfer.group(1)) * {"B": 1e-6, "KB": 1.024e-3, "MB": 1.048576, "GB": 1073.741824}[xfer.group(2)]
     return {
         "requests": int(total.group(1)) if total else 0,
         "rps": float(rps.group(1)) if rps else 0.0,
+        "mbps": mbps,
         "errors": errs,
         "output": out,
     }
@@ -359,6 +477,7 @@ def main():
     ap.add_argument("--max-seconds", type=int, default=1800)
     args = ap.parse_args()
     args.cgi = bool(CGI_SCENARIOS & set(args.scenarios.split(",")))
+    args.fcgi = bool(FCGI_SCENARIOS & set(args.scenarios.split(",")))
 
     for tool in ["wrk", "taskset"] + [{"nginx": "nginx", "lighttpd": "lighttpd"}.get(s, "") for s in args.servers.split(",")]:
         if tool and not shutil.which(tool):
@@ -378,6 +497,19 @@ def main():
         with open(os.path.join(docroot, name), "wb") as f:
             f.write(os.urandom(size))
         os.chmod(os.path.join(docroot, name), 0o644)
+    args.files = os.path.join(workdir, "files")
+    if args.fcgi:
+        if not php_fpm_bin():
+            sys.exit("bench: php-fpm not found (Debian: apt-get install php-fpm)")
+        os.makedirs(args.files, mode=0o755)
+        for name, size in (("100k.bin", 100 * 1024), ("1m.bin", 1024 * 1024)):
+            with open(os.path.join(args.files, name), "wb") as f:
+                f.write(os.urandom(size))
+            os.chmod(os.path.join(args.files, name), 0o644)
+        for name, text in (("hello.php", HELLO_PHP), ("page.php", PAGE_PHP)):
+            with open(os.path.join(docroot, name), "w") as f:
+                f.write(text)
+            os.chmod(os.path.join(docroot, name), 0o644)
     if args.cgi:
         for tool in ["cc"] + (["fcgiwrap"] if "nginx" in args.servers.split(",") else []):
             if not shutil.which(tool):
@@ -393,6 +525,8 @@ def main():
             for sc in scenarios:
                 desc, path, conns, headers = SCENARIOS[sc]
                 for name in servers:
+                    if sc in ZC_ONLY and name != "fws":
+                        continue
                     if time.time() - started > args.max_seconds:
                         raise TimeoutError("time budget used up")
                     srv = SERVERS[name](name, workdir, docroot, args)
@@ -401,20 +535,21 @@ def main():
                         idle = srv.rss_kb()
                         hdrs = [h.format(etag=etag_of(srv.port, path)) for h in headers]
                         load = loadavg()
-                        cpu0 = srv.cpu()
+                        cpu0, own0 = srv.cpu(), srv.own_cpu()
                         r = run_wrk(srv.port, path, conns, hdrs, args.duration)
-                        cpu1 = srv.cpu()
+                        cpu1, own1 = srv.cpu(), srv.own_cpu()
                         r.update(
                             idle_rss_kb=idle,
                             peak_rss_kb=srv.hwm_kb(),
                             cpu_us_per_req=(cpu1 - cpu0) * 1e6 / CLK_TCK / r["requests"] if r["requests"] else None,
+                            own_cpu_us_per_req=(own1 - own0) * 1e6 / CLK_TCK / r["requests"] if r["requests"] else None,
                             load_before=load,
                         )
                         del r["output"]
                         results[sc][name].append(r)
                         print(
                             f"round {rnd + 1} ({sc}) {name:9s} {r['rps']:10.0f} req/s  errors {r['errors']}  "
-                            f"cpu {r['cpu_us_per_req'] or 0:6.1f} us/req  rss idle {idle} kB peak {r['peak_rss_kb']} kB  load {load:.2f}",
+                            f"cpu {r['cpu_us_per_req'] or 0:6.1f} us/req (own {r['own_cpu_us_per_req'] or 0:.1f})  {r.get('mbps', 0):.0f} MB/s  rss idle {idle} kB peak {r['peak_rss_kb']} kB  load {load:.2f}",
                             flush=True,
                         )
                     finally:
@@ -465,6 +600,34 @@ def main():
                 f"| ({sc}) {SCENARIOS[sc][0]} | {name} | {s['rps_median']:.0f} | {s['rps_min']:.0f}-{s['rps_max']:.0f} | {s['errors']} | "
                 f"{ratio('nginx')} | {ratio('lighttpd')} | {s['cpu_us_per_req'] or 0:.1f} | {cpu_ratio} | {s['idle_rss_kb']} | {s['peak_rss_kb']} |"
             )
+    if args.fcgi:
+        lines += [
+            "",
+            "FastCGI (php-fpm, 2 children, pinned with the server on CPU 0): own CPU = the server without php-fpm.",
+            "",
+            "| scenario | server | req/s | MB/s | CPU us/req (all) | own CPU us/req | own CPU vs lighttpd |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for sc in scenarios:
+            if sc not in FCGI_SCENARIOS:
+                continue
+            own = {}
+            for name in servers:
+                rs = results[sc][name]
+                vals = [r["own_cpu_us_per_req"] for r in rs if r.get("own_cpu_us_per_req")]
+                if vals:
+                    own[name] = statistics.median(vals)
+            for name in servers:
+                rs = results[sc][name]
+                if not rs:
+                    continue
+                s_ = summary[sc][name]
+                mb = statistics.median(r["mbps"] for r in rs)
+                rel = f"{own[name] / own['lighttpd']:.2f}" if name in own and own.get("lighttpd") else "-"
+                lines.append(
+                    f"| ({sc}) {SCENARIOS[sc][0]} | {name} | {s_['rps_median']:.0f} | {mb:.0f} | "
+                    f"{s_['cpu_us_per_req'] or 0:.1f} | {own.get(name, 0):.1f} | {rel} |"
+                )
     if args.cgi and "nginx" in servers:
         lines += [
             "",
