@@ -424,8 +424,15 @@ fn world_readable_key_warns_or_is_refused_when_strict() {
     let key = pki.dir.join("localhost.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let t = start(&pki, "");
+    // The warning is logged from the plugin's start hook, which may run
+    // just after the listening lines (later still under emulation).
     assert!(
-        t.server.stderr_text().contains("world-readable"),
+        wait_for(scaled(5.0), || t
+            .server
+            .stderr_text()
+            .contains("world-readable")
+            .then_some(()))
+        .is_some(),
         "{}",
         t.server.stderr_text()
     );
@@ -486,7 +493,11 @@ fn first_boot_generates_a_self_signed_certificate() {
         .unwrap()
         .trim()
         .to_string();
-    assert!(t.stderr_text().contains(&fp), "{}", t.stderr_text());
+    assert!(
+        wait_for(scaled(5.0), || t.stderr_text().contains(&fp).then_some(())).is_some(),
+        "{}",
+        t.stderr_text()
+    );
     // Clients that trust it get the page.
     let port = t.addrs()[1].port();
     let out = curl_ok(&[
