@@ -1,10 +1,11 @@
 //! The process context: listening sockets, worker threads, and the
-//! scheduler that accepts connections and hands each to the least-loaded
-//! worker. It also owns signals (SIGTERM/SIGINT: graceful stop).
+//! scheduler's rule ([`choose`]: each new connection goes to the
+//! least-loaded worker; the workers accept and apply it, see
+//! `worker.rs`). It also owns signals (SIGTERM/SIGINT: graceful stop,
+//! SIGHUP: reload) and the control plane.
 //!
 //! Contract: start-up errors are returned as one-line messages; after
-//! start-up nothing here allocates per connection, and a failing `accept`
-//! (descriptor exhaustion) pauses the listeners instead of spinning.
+//! start-up nothing here allocates per connection.
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,24 +22,51 @@ use crate::config::Config;
 use crate::handler::Site;
 use crate::plugins::Registry;
 use crate::sys::{self, ListenOptions};
-use crate::worker::{Handoff, Limits, ListenerInfo, Shared, Worker, BUSY, RESPONSE_AREA};
+use crate::worker::{Limits, ListenerInfo, Shared, Worker, BUSY, RESPONSE_AREA};
 
 const SIGNAL_KEY: usize = usize::MAX - 1;
-const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// A started server: listeners bound, workers running.
 pub struct Server {
-    listeners: Vec<(OwnedFd, SocketAddr)>,
+    listeners: Arc<[ListenerInfo]>,
     workers: Arc<[Arc<Shared>]>,
     registry: Arc<Registry>,
     config_text: String,
     started: Instant,
-    refused: Arc<fws_api::atomic::AtomicU64>,
     threads: Vec<JoinHandle<()>>,
     poller: Arc<Poller>,
     stop: Arc<AtomicBool>,
     shutdown_grace: Duration,
-    reclaim_slots: bool,
+}
+
+/// The scheduler's rule: the worker with the fewest live connections that
+/// has a free slot (`me`, the worker that accepted, on a tie), or `None`
+/// when every slot is taken. Under `reclaim_slots` a full server still
+/// hands the connection to the least-loaded worker, which reclaims the
+/// slot of its longest-idle connection or refuses it itself; handoffs in
+/// flight are bounded to a quarter more than the slots.
+pub(crate) fn choose(workers: &[Arc<Shared>], me: usize, reclaim: bool) -> Option<usize> {
+    let pick = |limit: &dyn Fn(&Shared) -> usize| {
+        let mut best: Option<(usize, usize)> = None;
+        for (i, w) in workers.iter().enumerate() {
+            let live = w.live.load(Ordering::Acquire);
+            let better = match best {
+                None => true,
+                Some((b, l)) => live < l || (live == l && i == me && b != me),
+            };
+            if live < limit(w) && better {
+                best = Some((i, live));
+            }
+        }
+        best.map(|(i, _)| i)
+    };
+    pick(&|w| w.capacity).or_else(|| {
+        if reclaim {
+            pick(&|w| w.capacity + w.capacity / 4 + 1)
+        } else {
+            None
+        }
+    })
 }
 
 /// Stops a running server from another thread (tests, the control plane).
@@ -86,7 +114,6 @@ impl Server {
             fastopen: cfg.tcp_fastopen,
             defer_accept: cfg.defer_accept,
         };
-        let mut listeners = Vec::new();
         let mut infos = Vec::new();
         let owned = registry.listeners();
         let all = cfg
@@ -98,8 +125,11 @@ impl Server {
             let fd = sys::listen_tcp(&addr, opts)
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             let real = sys::local_addr(fd.as_fd()).unwrap_or(addr);
-            listeners.push((fd, real));
-            infos.push(ListenerInfo { addr: real, owner });
+            infos.push(ListenerInfo {
+                fd,
+                addr: real,
+                owner,
+            });
         }
         let infos: Arc<[ListenerInfo]> = infos.into();
         // The ports are bound: give up root before any worker starts.
@@ -125,13 +155,21 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let poller = Arc::new(Poller::new().map_err(|e| format!("poller: {e}"))?);
         let mut workers = Vec::new();
+        for i in 0..nworkers {
+            workers.push(Arc::new(
+                Shared::new(slots(i).max(1)).map_err(|e| format!("poller: {e}"))?,
+            ));
+        }
+        let workers: Arc<[Arc<Shared>]> = workers.into();
         let mut threads = Vec::new();
         for i in 0..nworkers {
-            let shared =
-                Arc::new(Shared::new(slots(i).max(1)).map_err(|e| format!("poller: {e}"))?);
-            let (site, registry, infos, stop) =
-                (site.clone(), registry.clone(), infos.clone(), stop.clone());
-            let worker_shared = shared.clone();
+            let (site, registry, infos, stop, all) = (
+                site.clone(),
+                registry.clone(),
+                infos.clone(),
+                stop.clone(),
+                workers.clone(),
+            );
             let t = std::thread::Builder::new()
                 .name(format!("worker-{i}"))
                 .stack_size(256 * 1024)
@@ -140,10 +178,9 @@ impl Server {
                         h();
                     }
                     // Plugin worker states are created on the worker's own thread.
-                    Worker::new(i, worker_shared, site, registry, infos, stop, limits).run()
+                    Worker::new(i, all, site, registry, infos, stop, limits).run()
                 })
                 .map_err(|e| format!("cannot start worker thread: {e}"))?;
-            workers.push(shared);
             threads.push(t);
         }
         log::info!(
@@ -156,23 +193,21 @@ impl Server {
         let mut config_text = cfg.to_config_text();
         config_text.push_str(&registry.config_text());
         Ok(Server {
-            listeners,
-            workers: workers.into(),
+            listeners: infos,
+            workers,
             registry,
             config_text,
             started: Instant::now(),
-            refused: Arc::new(fws_api::atomic::AtomicU64::new(0)),
             threads,
             poller,
             stop,
             shutdown_grace: cfg.shutdown_grace,
-            reclaim_slots: cfg.reclaim_slots,
         })
     }
 
     /// The bound addresses (with the real port when 0 was asked for).
     pub fn addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().map(|(_, a)| *a).collect()
+        self.listeners.iter().map(|l| l.addr).collect()
     }
 
     pub fn stop_handle(&self, requested: Arc<AtomicBool>) -> StopHandle {
@@ -182,18 +217,15 @@ impl Server {
         }
     }
 
-    /// Runs the scheduler on this thread until a stop is requested (by
-    /// `stop_requested`, SIGTERM or SIGINT when `signals` is given), then
-    /// stops gracefully: listeners closed, in-flight responses given the
-    /// shutdown grace period, workers joined.
+    /// Runs the process context on this thread until a stop is requested
+    /// (by `stop_requested`, SIGTERM or SIGINT when `signals` is given),
+    /// then stops gracefully: listeners stop taking connections, in-flight
+    /// responses get the shutdown grace period, workers are joined.
     pub fn run(
         mut self,
         signals: Option<OwnedFd>,
         stop_requested: Arc<AtomicBool>,
     ) -> io::Result<()> {
-        for (i, (fd, _)) in self.listeners.iter().enumerate() {
-            sys::poll_add_level_read(&self.poller, fd.as_fd(), i)?;
-        }
         if let Some(s) = &signals {
             sys::poll_add_level_read(&self.poller, s.as_fd(), SIGNAL_KEY)?;
         }
@@ -202,140 +234,57 @@ impl Server {
             registry: self.registry.clone(),
             config_text: self.config_text.clone(),
             started: self.started,
-            refused: self.refused.clone(),
         }));
         let mut events = Events::with_capacity(
-            std::num::NonZeroUsize::new(64).unwrap_or(std::num::NonZeroUsize::MIN),
+            std::num::NonZeroUsize::new(8).unwrap_or(std::num::NonZeroUsize::MIN),
         );
-        let mut paused_until: Option<Instant> = None;
-        let mut last_warning: Option<Instant> = None;
         'outer: loop {
             events.clear();
-            let timeout = paused_until.map(|t| t.saturating_duration_since(Instant::now()));
-            if let Err(e) = self.poller.wait(&mut events, timeout) {
+            if let Err(e) = self.poller.wait(&mut events, None) {
                 log::error!("poll: {e}");
                 std::thread::sleep(Duration::from_millis(10));
             }
             if stop_requested.load(Ordering::Acquire) {
                 break;
             }
-            if let Some(t) = paused_until {
-                if Instant::now() >= t {
-                    paused_until = None;
-                    for (i, (fd, _)) in self.listeners.iter().enumerate() {
-                        let _ = sys::poll_add_level_read(&self.poller, fd.as_fd(), i);
-                    }
-                }
-            }
             for ev in events.iter() {
-                if ev.key == SIGNAL_KEY {
-                    if let Some(s) = &signals {
-                        let mut sigs = [0u8; 16];
-                        let n = sys::read_signals(s.as_fd(), &mut sigs);
-                        for &sig in &sigs[..n] {
-                            match sig as i32 {
-                                libc::SIGTERM | libc::SIGINT => {
-                                    log::info!("signal {sig}: stopping");
-                                    break 'outer;
-                                }
-                                _ => {
-                                    log::info!("SIGHUP: reloading");
-                                    self.registry.reload();
-                                }
-                            }
-                        }
-                    }
+                if ev.key != SIGNAL_KEY {
                     continue;
                 }
-                let Some((fd, addr)) = self.listeners.get(ev.key) else {
-                    continue;
-                };
-                if let Err(e) = self.accept_all(fd.as_fd(), ev.key as u16) {
-                    // Out of descriptors or memory: stop polling the
-                    // listeners for a moment instead of spinning on accept.
-                    if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                        log::warn!("accept on {addr}: {e}; pausing accepts");
-                        last_warning = Some(Instant::now());
-                    }
-                    if paused_until.is_none() {
-                        for (fd, _) in &self.listeners {
-                            sys::poll_delete(&self.poller, fd.as_fd());
+                let Some(s) = &signals else { continue };
+                let mut sigs = [0u8; 16];
+                let n = sys::read_signals(s.as_fd(), &mut sigs);
+                for &sig in &sigs[..n] {
+                    match sig as i32 {
+                        libc::SIGTERM | libc::SIGINT => {
+                            log::info!("signal {sig}: stopping");
+                            break 'outer;
                         }
-                        paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                        _ => {
+                            log::info!("SIGHUP: reloading");
+                            self.registry.reload();
+                        }
                     }
                 }
             }
+        }
+        if let Some(s) = &signals {
+            sys::poll_delete(&self.poller, s.as_fd());
         }
         self.shutdown();
         self.registry.stop();
         Ok(())
     }
 
-    /// Accepts until the backlog is empty. Errors that mean "no resources"
-    /// are returned; per-connection errors are skipped.
-    fn accept_all(&self, listener: std::os::fd::BorrowedFd<'_>, index: u16) -> io::Result<()> {
-        loop {
-            match sys::accept(listener) {
-                Ok((fd, peer)) => self.dispatch(Handoff {
-                    fd,
-                    peer,
-                    listener: index,
-                }),
-                Err(e) => match e.raw_os_error() {
-                    Some(libc::EAGAIN) => return Ok(()),
-                    Some(libc::EINTR)
-                    | Some(libc::ECONNABORTED)
-                    | Some(libc::EPROTO)
-                    | Some(libc::EPERM) => {}
-                    _ => return Err(e),
-                },
-            }
-        }
-    }
-
-    /// Hands a connection to the worker with the fewest live connections,
-    /// or answers 503 when every slot is taken.
-    fn dispatch(&self, h: Handoff) {
-        let mut best: Option<(usize, usize)> = None;
-        for (i, w) in self.workers.iter().enumerate() {
-            let live = w.live.load(Ordering::Acquire);
-            if live < w.capacity && best.is_none_or(|(_, l)| live < l) {
-                best = Some((i, live));
-            }
-        }
-        if best.is_none() && self.reclaim_slots {
-            // Every slot is taken: the least-loaded worker reclaims the slot
-            // of its longest-idle connection for this one, or refuses it
-            // itself. Handoffs in flight are bounded to a quarter more.
-            for (i, w) in self.workers.iter().enumerate() {
-                let live = w.live.load(Ordering::Acquire);
-                if live < w.capacity + w.capacity / 4 + 1 && best.is_none_or(|(_, l)| live < l) {
-                    best = Some((i, live));
-                }
-            }
-        }
-        let Some((i, _)) = best else {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            refuse_busy(&h.fd);
-            return;
-        };
-        let w = &self.workers[i];
-        w.live.fetch_add(1, Ordering::AcqRel);
-        match w.queue.lock() {
-            Ok(mut q) => q.push_back(h),
-            Err(poisoned) => poisoned.into_inner().push_back(h),
-        }
-        let _ = w.poller.notify();
-    }
-
     fn shutdown(&mut self) {
-        for (fd, _) in &self.listeners {
-            sys::poll_delete(&self.poller, fd.as_fd());
+        // New connections are refused from now on; the workers take the
+        // listeners out of their pollers when they see the stop.
+        for l in self.listeners.iter() {
+            sys::stop_listening(l.fd.as_fd());
         }
-        self.listeners.clear();
         self.stop.store(true, Ordering::Release);
         for w in self.workers.iter() {
-            let _ = w.poller.notify();
+            w.wake.wake();
         }
         let deadline = Instant::now() + self.shutdown_grace + Duration::from_secs(1);
         for t in self.threads.drain(..) {
@@ -355,7 +304,6 @@ struct ControlPlane {
     registry: Arc<Registry>,
     config_text: String,
     started: Instant,
-    refused: Arc<fws_api::atomic::AtomicU64>,
 }
 
 impl Control for ControlPlane {
@@ -363,7 +311,11 @@ impl Control for ControlPlane {
         Stats {
             version: crate::VERSION.to_string(),
             uptime_secs: self.started.elapsed().as_secs(),
-            refused: self.refused.load(Ordering::Relaxed),
+            refused: self
+                .workers
+                .iter()
+                .map(|w| w.refused.load(Ordering::Relaxed))
+                .sum(),
             workers: self
                 .workers
                 .iter()
@@ -398,7 +350,7 @@ impl Control for ControlPlane {
             .collect();
         for w in self.workers.iter() {
             w.snapshot_wanted.store(true, Ordering::Release);
-            let _ = w.poller.notify();
+            w.wake.wake();
         }
         let deadline = Instant::now() + Duration::from_millis(500);
         let mut out = Vec::new();

@@ -11,8 +11,9 @@
 use std::io;
 use std::mem::{size_of, MaybeUninit};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::time::Duration;
 
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
@@ -346,12 +347,25 @@ unsafe impl Send for Region {}
 unsafe impl Sync for Region {}
 
 impl Region {
+    /// A region of no bytes (no mapping).
+    pub fn empty() -> Region {
+        Region {
+            ptr: std::ptr::NonNull::dangling().as_ptr(),
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     pub fn new(len: usize) -> io::Result<Region> {
         if len == 0 {
-            return Ok(Region {
-                ptr: std::ptr::NonNull::dangling().as_ptr(),
-                len: 0,
-            });
+            return Ok(Region::empty());
         }
         // SAFETY: an anonymous private mapping with no address hint.
         let p = unsafe {
@@ -509,6 +523,157 @@ pub fn poll_add_level_read(
 
 pub fn poll_delete(poller: &polling::Poller, fd: BorrowedFd<'_>) {
     let _ = poller.delete(fd);
+}
+
+/// Registers a listening socket in a worker's poller, level-triggered for
+/// reads with `EPOLLEXCLUSIVE`: a new connection wakes one waiting worker,
+/// not all of them (no thundering herd).
+pub fn poll_add_listener(
+    poller: &polling::Poller,
+    fd: BorrowedFd<'_>,
+    key: usize,
+) -> io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32,
+        u64: key as u64,
+    };
+    // SAFETY: both descriptors are live; `ev` is valid for reads. The
+    // listener outlives the registration (workers delete it when they stop,
+    // and the listeners are closed only after the workers are joined).
+    cvt(unsafe {
+        libc::epoll_ctl(
+            poller.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            fd.as_raw_fd(),
+            &mut ev,
+        )
+    })
+    .map(drop)
+}
+
+/// One readiness report from [`poll_wait`].
+#[derive(Clone, Copy)]
+pub struct Ready {
+    pub key: usize,
+    pub readable: bool,
+    pub writable: bool,
+}
+
+/// Reports of a [`poll_wait`], kept across waits (allocated once).
+pub struct ReadyList {
+    raw: Vec<libc::epoll_event>,
+    len: usize,
+}
+
+impl ReadyList {
+    pub fn with_capacity(n: usize) -> ReadyList {
+        ReadyList {
+            raw: vec![libc::epoll_event { events: 0, u64: 0 }; n.max(1)],
+            len: 0,
+        }
+    }
+
+    pub fn get(&self, i: usize) -> Option<Ready> {
+        let e = self.raw[..self.len].get(i)?;
+        let bits = e.events as libc::c_int;
+        Some(Ready {
+            key: e.u64 as usize,
+            readable: bits & (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI)
+                != 0,
+            writable: bits & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Waits on a worker's poller with `epoll_wait` directly. `Poller::wait`
+/// re-arms a timerfd and its notifier with three extra system calls per
+/// wait; workers have their own [`Waker`] and a millisecond timeout is
+/// plenty for deadlines checked a few times a second.
+pub fn poll_wait(
+    poller: &polling::Poller,
+    list: &mut ReadyList,
+    timeout: Duration,
+) -> io::Result<()> {
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+    list.len = 0;
+    // SAFETY: `raw` is valid for writes of its full length; the kernel
+    // writes at most that many entries and returns their count.
+    let n = unsafe {
+        libc::epoll_wait(
+            poller.as_raw_fd(),
+            list.raw.as_mut_ptr(),
+            list.raw.len().min(i32::MAX as usize) as libc::c_int,
+            ms,
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(())
+        } else {
+            Err(e)
+        };
+    }
+    list.len = n as usize;
+    Ok(())
+}
+
+/// Wakes a worker from another thread: an eventfd registered edge-triggered
+/// in the worker's poller. Wakes are coalesced until the worker takes them.
+pub struct Waker {
+    fd: OwnedFd,
+    pending: std::sync::atomic::AtomicBool,
+}
+
+impl Waker {
+    pub fn new() -> io::Result<Waker> {
+        // SAFETY: plain syscall; the result is checked.
+        let raw = cvt(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
+        Ok(Waker {
+            // SAFETY: eventfd returned a fresh descriptor that we now own.
+            fd: unsafe { OwnedFd::from_raw_fd(raw) },
+            pending: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Registers the waker in `poller` under `key`.
+    pub fn register(&self, poller: &polling::Poller, key: usize) -> io::Result<()> {
+        poll_add_edge_interest(poller, self.fd.as_fd(), key, true, false)
+    }
+
+    /// Wakes the worker (one write until it takes the wake).
+    pub fn wake(&self) {
+        if !self.pending.swap(true, Ordering::SeqCst) {
+            let one = 1u64.to_ne_bytes();
+            // SAFETY: `one` is valid for reads of 8 bytes. A full counter
+            // (EAGAIN) still leaves the descriptor readable: nothing lost.
+            unsafe { libc::write(self.fd.as_raw_fd(), one.as_ptr().cast(), 8) };
+        }
+    }
+
+    /// The worker takes the wake: call before looking at what it was woken for.
+    pub fn take(&self) {
+        let mut b = [0u8; 8];
+        // SAFETY: `b` is valid for writes of 8 bytes.
+        unsafe { libc::read(self.fd.as_raw_fd(), b.as_mut_ptr().cast(), 8) };
+        self.pending.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Stops a listening socket from taking connections (new ones are refused)
+/// while the descriptor stays valid for the workers that still hold it.
+pub fn stop_listening(fd: BorrowedFd<'_>) {
+    // SAFETY: plain syscall on a live descriptor; on a listening TCP socket
+    // SHUT_RD leaves the LISTEN state.
+    unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RD) };
 }
 
 // ---- signals -------------------------------------------------------------

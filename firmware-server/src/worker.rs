@@ -9,7 +9,16 @@
 //! read waits in a FIFO for the next free buffer.
 //!
 //! Poller keys: `slot << 2 | sub`, where sub 0 is the client socket and
-//! 1..=3 are descriptors a plugin's [`Stream`] registered.
+//! 1..=3 are descriptors a plugin's [`Stream`] registered; [`KEY_WAKE`] is
+//! the worker's waker and the keys just below it are the listeners.
+//!
+//! The scheduler: every worker polls every listener (`EPOLLEXCLUSIVE`, so
+//! a new connection wakes one waiting worker) and accepts; each accepted
+//! connection goes to the worker with the fewest live connections, ties
+//! to the one that accepted it. A connection that stays is served at once,
+//! on the accepting thread; one that moves is queued to its worker, which
+//! is woken. A client socket joins its worker's poller only when it first
+//! has to wait (a request answered from the first read never does).
 //!
 //! Contract: on the static-file path nothing here allocates after
 //! [`Worker::new`] (plugins' streams may); nothing panics on input from the
@@ -29,7 +38,7 @@ use fws_api::plugin::{
     ConnInfo, ConnSummary, Content, Exchange, Io, LogRecord, Produced, Registrar, Reply, Stream,
     Transport, User, Verdict,
 };
-use polling::{Event, Events, Poller};
+use polling::Poller;
 
 use crate::handler::{self, FileBody, Scratch, Served, Site};
 use crate::http::chunked::ChunkedDecoder;
@@ -55,6 +64,16 @@ pub const BUSY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nServer: firmware-server\r\nRetry-After: 1\r\n\
 Content-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\n\r\nserver at capacity.\n";
 
+/// The poller key of a worker's waker.
+const KEY_WAKE: usize = usize::MAX - 1;
+/// Listener `i` is polled under `KEY_LISTENER - i`.
+const KEY_LISTENER: usize = usize::MAX - 2;
+/// Most connections accepted from one listener per readiness report (the
+/// listener is level-triggered: the rest are reported again).
+const ACCEPT_BATCH: usize = 64;
+/// How long accepting stops after running out of descriptors or memory.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
 /// A connection on its way from the scheduler to a worker.
 pub struct Handoff {
     pub fd: OwnedFd,
@@ -63,8 +82,9 @@ pub struct Handoff {
 }
 
 /// A listening socket as the workers know it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct ListenerInfo {
+    pub fd: OwnedFd,
     pub addr: SocketAddr,
     /// The plugin (registry position) that owns it: its connections get
     /// that plugin's transport.
@@ -74,6 +94,8 @@ pub struct ListenerInfo {
 /// The part of a worker the scheduler and the control plane see.
 pub struct Shared {
     pub poller: Poller,
+    /// Wakes the worker (handoffs, stop, snapshot requests).
+    pub wake: sys::Waker,
     pub queue: Mutex<VecDeque<Handoff>>,
     /// Connections handed to this worker and not yet closed.
     pub live: AtomicUsize,
@@ -81,6 +103,8 @@ pub struct Shared {
     pub requests: AtomicU64,
     pub bytes: AtomicU64,
     pub errors: AtomicU64,
+    /// Connections this worker accepted and refused (every slot taken).
+    pub refused: AtomicU64,
     /// The control plane asks for a connection list; the worker answers in
     /// `snapshot` and bumps `snapshot_gen`.
     pub snapshot_wanted: AtomicBool,
@@ -90,14 +114,19 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(capacity: usize) -> io::Result<Shared> {
+        let poller = Poller::new()?;
+        let wake = sys::Waker::new()?;
+        wake.register(&poller, KEY_WAKE)?;
         Ok(Shared {
-            poller: Poller::new()?,
+            poller,
+            wake,
             queue: Mutex::new(VecDeque::with_capacity(capacity)),
             live: AtomicUsize::new(0),
             capacity,
             requests: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
             snapshot_wanted: AtomicBool::new(false),
             snapshot: Mutex::new(Vec::new()),
             snapshot_gen: AtomicU64::new(0),
@@ -220,6 +249,11 @@ struct Conn {
     stream_log: Option<Box<StreamLog>>,
     transport: Option<Box<dyn Transport>>,
     keep_alive: bool,
+    /// The client said it sends nothing after this request (`Connection:
+    /// close`, or HTTP/1.0 without keep-alive).
+    client_done: bool,
+    /// The socket is in the poller (added the first time it had to wait).
+    registered: bool,
     requests: u32,
     readable: bool,
     writable: bool,
@@ -278,6 +312,8 @@ fn conn_info(listeners: &[ListenerInfo], worker: usize, c: &Conn) -> ConnInfo {
 pub struct Worker {
     id: usize,
     shared: Arc<Shared>,
+    /// Every worker's shared part (this one's at `id`), for the scheduler.
+    all: Arc<[Arc<Shared>]>,
     site: Arc<Site>,
     registry: Arc<Registry>,
     plugins: Workers,
@@ -293,44 +329,67 @@ pub struct Worker {
     now: Instant,
     date_secs: u64,
     date: [u8; 29],
+    /// The listeners are in this worker's poller.
+    listening: bool,
+    /// Accepting stopped (out of descriptors) until then.
+    accept_paused: Option<Instant>,
+    accept_warned: Option<Instant>,
 }
 
 impl Worker {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: usize,
-        shared: Arc<Shared>,
+        all: Arc<[Arc<Shared>]>,
         site: Arc<Site>,
         registry: Arc<Registry>,
         listeners: Arc<[ListenerInfo]>,
         stop: Arc<AtomicBool>,
         limits: Limits,
     ) -> Worker {
+        let shared = all[id].clone();
         let cap = shared.capacity;
-        let mut conns = Vec::with_capacity(cap);
-        conns.resize_with(cap, || None);
         let plugins = registry.workers(id);
         let mut w = Worker {
             id,
             pool: Pool::new(limits.buffers, limits.request_buffer),
             shared,
+            all,
             site,
             registry,
             plugins,
             listeners,
             stop,
             limits,
-            conns,
-            free: (0..cap as u32).rev().collect(),
+            // Reserved now, touched as slots are first used: memory that
+            // only a full server needs is not resident in an idle one.
+            conns: Vec::with_capacity(cap),
+            free: Vec::with_capacity(cap),
             waiters: VecDeque::with_capacity(cap),
             scratch: Scratch::new(limits.file_cache, limits.file_cache_ttl),
             user: User::default(),
             now: Instant::now(),
             date_secs: 0,
             date: [0; 29],
+            listening: false,
+            accept_paused: None,
+            accept_warned: None,
         };
         w.tick();
         w
+    }
+
+    /// A free connection slot: a released one, else a new one while
+    /// fewer than the capacity were ever used.
+    fn free_slot(&mut self) -> Option<u32> {
+        if let Some(i) = self.free.pop() {
+            return Some(i);
+        }
+        if self.conns.len() < self.shared.capacity {
+            self.conns.push(None);
+            return Some((self.conns.len() - 1) as u32);
+        }
+        None
     }
 
     fn tick(&mut self) {
@@ -357,25 +416,41 @@ impl Worker {
 
     /// The worker loop; returns when the server stops.
     pub fn run(mut self) {
-        let mut events = Events::with_capacity(
-            std::num::NonZeroUsize::new(256).unwrap_or(std::num::NonZeroUsize::MIN),
-        );
+        let mut ready = sys::ReadyList::with_capacity(256);
         let interval = self.sweep_interval();
         let mut next_sweep = self.now + interval;
         let mut next_tick = self.now + Duration::from_secs(1);
         let mut grace_end: Option<Instant> = None;
+        self.listen();
         loop {
-            events.clear();
-            let timeout = next_sweep.saturating_duration_since(Instant::now());
-            if let Err(e) = self.shared.poller.wait(&mut events, Some(timeout)) {
+            let wake_at = self.accept_paused.map_or(next_sweep, |t| t.min(next_sweep));
+            let timeout = wake_at.saturating_duration_since(Instant::now());
+            if let Err(e) = sys::poll_wait(&self.shared.poller, &mut ready, timeout) {
                 log::error!("poll: {e}");
                 std::thread::sleep(Duration::from_millis(10));
             }
             self.tick();
-            for ev in events.iter() {
-                self.on_event(ev);
+            let mut woken = false;
+            for i in 0..ready.len() {
+                let Some(ev) = ready.get(i) else { break };
+                if ev.key == KEY_WAKE {
+                    woken = true;
+                } else if let Some(l) = self.listener_of(ev.key) {
+                    self.accept_from(l);
+                } else {
+                    self.on_event(ev);
+                }
+            }
+            if woken {
+                // Taken before the queue is looked at: a handoff queued
+                // after this wakes the worker again.
+                self.shared.wake.take();
             }
             self.take_handoffs();
+            if self.accept_paused.is_some_and(|t| self.now >= t) {
+                self.accept_paused = None;
+                self.listen();
+            }
             self.serve_waiters();
             if self.shared.snapshot_wanted.swap(false, Ordering::AcqRel) {
                 self.publish_snapshot();
@@ -432,7 +507,104 @@ impl Worker {
         self.shared.snapshot_gen.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn on_event(&mut self, ev: Event) {
+    fn listener_of(&self, key: usize) -> Option<usize> {
+        let i = KEY_LISTENER.checked_sub(key)?;
+        (i < self.listeners.len()).then_some(i)
+    }
+
+    /// Puts the listeners in this worker's poller.
+    fn listen(&mut self) {
+        if self.listening || self.stop.load(Ordering::Acquire) {
+            return;
+        }
+        for (i, l) in self.listeners.iter().enumerate() {
+            if let Err(e) =
+                sys::poll_add_listener(&self.shared.poller, l.fd.as_fd(), KEY_LISTENER - i)
+            {
+                log::error!("poller add for {}: {e}", l.addr);
+            }
+        }
+        self.listening = true;
+    }
+
+    /// Takes the listeners out of this worker's poller.
+    fn unlisten(&mut self) {
+        if !self.listening {
+            return;
+        }
+        for l in self.listeners.iter() {
+            sys::poll_delete(&self.shared.poller, l.fd.as_fd());
+        }
+        self.listening = false;
+    }
+
+    /// Accepts what listener `li` has queued (up to a batch) and hands each
+    /// connection to the least-loaded worker. Errors that mean "no
+    /// resources" pause accepting instead of spinning on the listener.
+    fn accept_from(&mut self, li: usize) {
+        if self.stop.load(Ordering::Acquire) {
+            self.unlisten();
+            return;
+        }
+        let listeners = self.listeners.clone();
+        let Some(l) = listeners.get(li) else { return };
+        for _ in 0..ACCEPT_BATCH {
+            match sys::accept(l.fd.as_fd()) {
+                Ok((fd, peer)) => self.dispatch(Handoff {
+                    fd,
+                    peer,
+                    listener: li as u16,
+                }),
+                Err(e) => match e.raw_os_error() {
+                    Some(libc::EAGAIN) => return,
+                    Some(libc::EINTR)
+                    | Some(libc::ECONNABORTED)
+                    | Some(libc::EPROTO)
+                    | Some(libc::EPERM) => {}
+                    _ => {
+                        if self.stop.load(Ordering::Acquire) {
+                            self.unlisten();
+                            return;
+                        }
+                        if self
+                            .accept_warned
+                            .is_none_or(|t| self.now.duration_since(t) > Duration::from_secs(10))
+                        {
+                            log::warn!("accept on {}: {e}; pausing accepts", l.addr);
+                            self.accept_warned = Some(self.now);
+                        }
+                        self.unlisten();
+                        self.accept_paused = Some(self.now + ACCEPT_PAUSE);
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Hands a new connection to the worker with the fewest live
+    /// connections (this one on a tie), or answers 503 when every slot is
+    /// taken.
+    fn dispatch(&mut self, h: Handoff) {
+        let Some(i) = crate::server::choose(&self.all, self.id, self.limits.reclaim) else {
+            self.shared.refused.fetch_add(1, Ordering::Relaxed);
+            crate::server::refuse_busy(&h.fd);
+            return;
+        };
+        let w = &self.all[i];
+        w.live.fetch_add(1, Ordering::AcqRel);
+        if i == self.id {
+            self.install(h);
+            return;
+        }
+        match w.queue.lock() {
+            Ok(mut q) => q.push_back(h),
+            Err(poisoned) => poisoned.into_inner().push_back(h),
+        }
+        w.wake.wake();
+    }
+
+    fn on_event(&mut self, ev: sys::Ready) {
         let idx = ev.key >> 2;
         let sub = (ev.key & 3) as u8;
         let Some(Some(c)) = self.conns.get_mut(idx) else {
@@ -472,12 +644,20 @@ impl Worker {
                 Err(poisoned) => poisoned.into_inner().pop_front(),
             };
             let Some(h) = next else { return };
-            let Some(idx) = self.free.pop().or_else(|| self.reclaim_slot()) else {
+            self.install(h);
+        }
+    }
+
+    /// Takes a connection handed to this worker (its `live` count already
+    /// includes it) and serves what it has sent.
+    fn install(&mut self, h: Handoff) {
+        {
+            let Some(idx) = self.free_slot().or_else(|| self.reclaim_slot()) else {
                 // Every slot is busy with a request in progress (the
                 // scheduler only hands over more with `reclaim_slots`).
                 crate::server::refuse_busy(&h.fd);
                 self.shared.live.fetch_sub(1, Ordering::AcqRel);
-                continue;
+                return;
             };
             let mut c = Conn {
                 fd: h.fd,
@@ -500,6 +680,8 @@ impl Worker {
                 stream_log: None,
                 transport: None,
                 keep_alive: true,
+                client_done: false,
+                registered: false,
                 requests: 0,
                 readable: true,
                 writable: true,
@@ -530,15 +712,7 @@ impl Worker {
                 drop(c);
                 self.free.push(idx);
                 self.shared.live.fetch_sub(1, Ordering::AcqRel);
-                continue;
-            }
-            if let Err(e) =
-                sys::poll_add_edge(&self.shared.poller, c.fd.as_fd(), (idx as usize) << 2)
-            {
-                log::warn!("poller add: {e}");
-                self.free.push(idx);
-                self.shared.live.fetch_sub(1, Ordering::AcqRel);
-                continue;
+                return;
             }
             self.conns[idx as usize] = Some(c);
             self.drive(idx as usize);
@@ -724,6 +898,7 @@ impl Worker {
     /// On shutdown: close idle connections, let the others finish without
     /// keep-alive.
     fn wind_down(&mut self) {
+        self.unlisten();
         for idx in 0..self.conns.len() {
             let Some(c) = &mut self.conns[idx] else {
                 continue;
@@ -752,7 +927,9 @@ impl Worker {
             let mut io = Io::new(&reg, idx << 2, self.now, &self.date);
             s.abort(&mut io);
         }
-        sys::poll_delete(&self.shared.poller, c.fd.as_fd());
+        if c.registered {
+            sys::poll_delete(&self.shared.poller, c.fd.as_fd());
+        }
         if c.buf != NO_BUF {
             self.pool.free.push(c.buf);
         }
@@ -793,6 +970,21 @@ impl Worker {
                             c.waiting = false;
                         }
                         continue;
+                    }
+                    // First wait: the socket joins the poller now (an
+                    // edge-triggered add reports readiness that is already
+                    // there, so nothing is missed).
+                    let Some(Some(c)) = self.conns.get_mut(idx) else {
+                        return;
+                    };
+                    if !c.registered {
+                        match sys::poll_add_edge(&self.shared.poller, c.fd.as_fd(), idx << 2) {
+                            Ok(()) => c.registered = true,
+                            Err(e) => {
+                                log::warn!("poller add: {e}");
+                                self.close(idx);
+                            }
+                        }
                     }
                     return;
                 }
@@ -1341,6 +1533,7 @@ fn respond(
     let now = cx.now;
     let limits = cx.limits;
     c.requests = c.requests.saturating_add(1);
+    c.client_done = !req.keep_alive;
     let max_req = limits.max_keepalive_requests;
     req.keep_alive &= !cx.stop.load(Ordering::Relaxed) && (max_req == 0 || c.requests < max_req);
     let body = match req.framing {
@@ -1758,6 +1951,18 @@ fn complete(c: &mut Conn, pool: &mut Pool, limits: &Limits, now: Instant) -> Ste
     c.out_pos = 0;
     c.out_len = 0;
     if !c.keep_alive {
+        if c.client_done
+            && c.transport.is_none()
+            && !c.readable
+            && c.pos >= c.filled
+            && matches!(c.body, BodyLeft::None)
+        {
+            // The client said this was its last request, all it sent has
+            // been read and the socket was drained: nothing can be in
+            // flight that a close would answer with a reset, so close at
+            // once (the FIN follows the response) rather than linger.
+            return Step::Close;
+        }
         if let Some(t) = c.transport.as_mut() {
             t.close(&mut Sock(c.fd.as_fd()));
             let _ = t.flush(&mut Sock(c.fd.as_fd()));
