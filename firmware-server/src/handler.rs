@@ -163,6 +163,10 @@ impl Scratch {
 const CACHE_KEY_MAX: usize = 120;
 /// Most cache slots one request can hold on to (file, index, variant).
 const MAX_PINS: usize = 4;
+/// Files up to this size are also kept in memory by their cache slot, so
+/// a hit answers without reading the file (they go out with the head in
+/// one send anyway; larger ones go by sendfile).
+const BODY_CACHE_MAX: usize = 2048;
 
 /// What one cache slot knows.
 enum Cached {
@@ -179,6 +183,9 @@ struct CacheSlot {
     key: [u8; CACHE_KEY_MAX],
     expires: Instant,
     entry: Cached,
+    /// Bytes of the file held in the slot's body area (valid while the
+    /// entry is; `None`: not read yet).
+    body: Option<u16>,
 }
 
 /// A per-worker, direct-mapped cache of open files (and failed opens),
@@ -188,6 +195,9 @@ struct CacheSlot {
 /// request (index file, gzip variant) never closes a descriptor in use.
 pub struct FileCache {
     slots: Box<[CacheSlot]>,
+    /// `BODY_CACHE_MAX` bytes per slot, touched only as small files are
+    /// cached.
+    bodies: sys::Region,
     ttl: Duration,
     pins: [usize; MAX_PINS],
     npins: usize,
@@ -211,10 +221,15 @@ impl FileCache {
                 key: [0; CACHE_KEY_MAX],
                 expires: now,
                 entry: Cached::Empty,
+                body: None,
             })
             .collect();
+        // Without the body area small files are read each time: no error.
+        let bodies =
+            sys::Region::new(entries * BODY_CACHE_MAX).unwrap_or_else(|_| sys::Region::empty());
         FileCache {
             slots,
+            bodies,
             ttl,
             pins: [0; MAX_PINS],
             npins: 0,
@@ -298,6 +313,7 @@ impl FileCache {
         s.key_len = key.len() as u8;
         s.key[..key.len()].copy_from_slice(key);
         s.expires = now + self.ttl;
+        s.body = None;
         match r {
             Err(e) => {
                 s.entry = Cached::Miss(e);
@@ -324,6 +340,30 @@ impl FileCache {
             Cached::Open(_, info) => Some(*info),
             _ => None,
         }
+    }
+
+    /// The whole content of the small regular file in slot `i`, read into
+    /// the slot's body area on first use; `None` when the file is too big,
+    /// there is no body area, or the read came up short.
+    fn body(&mut self, i: usize) -> Option<&[u8]> {
+        let Cached::Open(fd, info) = &self.slots.get(i)?.entry else {
+            return None;
+        };
+        let size = info.size as usize;
+        if info.kind != sys::FileKind::Regular
+            || info.size > BODY_CACHE_MAX as u64
+            || self.bodies.len() < (i + 1) * BODY_CACHE_MAX
+        {
+            return None;
+        }
+        let area = &mut self.bodies.as_mut_slice()[i * BODY_CACHE_MAX..][..size];
+        if self.slots[i].body.is_none() {
+            match sys::pread(fd.as_fd(), area, 0) {
+                Ok(n) if n == size => self.slots[i].body = Some(size as u16),
+                _ => return None,
+            }
+        }
+        (self.slots[i].body == Some(size as u16)).then_some(&*area)
     }
 }
 
@@ -793,11 +833,21 @@ fn file_reply(
     if req.method != Method::Get || end == start {
         return Ok(None);
     }
-    let cache = &scratch.cache;
     let len = (end - start) as usize;
     let space = reply.body_space();
     if (end - start) <= space.len() as u64 {
-        // A small body goes out with the head in one send.
+        // A small body goes out with the head in one send, from the cache
+        // when the file is small enough to be kept there.
+        if let Opened::Cached(i) = opened {
+            if let Some(b) = scratch.cache.body(i) {
+                if let Some(part) = b.get(start as usize..end as usize) {
+                    space[..len].copy_from_slice(part);
+                    reply.commit_body(len);
+                    return Ok(None);
+                }
+            }
+        }
+        let cache = &scratch.cache;
         let fd = opened.fd(cache)?;
         match sys::pread(fd, &mut space[..len], start) {
             Ok(n) if n == len => {
@@ -812,7 +862,7 @@ fn file_reply(
         }
     }
     Ok(Some(FileBody {
-        fd: opened.into_owned(cache)?,
+        fd: opened.into_owned(&scratch.cache)?,
         start,
         end,
     }))
