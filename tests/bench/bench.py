@@ -49,7 +49,13 @@ SCENARIOS = {
     "f": ("1 MiB file, 64 KiB Range requests", "/1m.bin", 100, ["Range: bytes=524288-589823"]),
     "g": ("hello CGI, shell script", "/cgi-bin/hello.sh", 8, []),
     "h": ("hello CGI, C program", "/cgi-bin/hello.cgi", 8, []),
+    # Scaling: (a) and (c) again with two workers (nginx: worker_processes
+    # 2, lighttpd: server.max-worker = 2), the server on both CPUs and wrk
+    # with two threads sharing them.
+    "a2": ("1 KiB, keep-alive, 100 conns, 2 workers", "/1k.bin", 100, []),
+    "c2": ("1 KiB, new connection per request, 2 workers", "/1k.bin", 100, ["Connection: close"]),
 }
+TWO_WORKERS = {"a2": "a", "c2": "c"}
 CGI_SCENARIOS = {"g", "h"}
 # FastCGI (php-fpm started per server, pinned with it on CPU 0; "own CPU"
 # is the server's process tree without php-fpm). page.php sends a small
@@ -220,7 +226,7 @@ class Server:
         self.port = free_port()
         cmd = self.command(self.port)
         self.proc = subprocess.Popen(
-            ["taskset", "-c", "0"] + cmd,
+            ["taskset", "-c", "0" if self.args.workers == 1 else "0,1"] + cmd,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -285,7 +291,7 @@ class FirmwareServer(Server):
                 "[server]\n"
                 f'listen = ["127.0.0.1:{port}"]\n'
                 f'root = "{self.docroot}"\n'
-                "workers = 1\n"
+                f"workers = {self.args.workers}\n"
                 "max_connections = 2048\n"
                 "max_keepalive_requests = 0\n"
                 'log_level = "error"\n'
@@ -305,7 +311,7 @@ class Nginx(Server):
         conf = os.path.join(d, "nginx.conf")
         with open(conf, "w") as f:
             f.write(
-                "daemon off;\nworker_processes 1;\n"
+                f"daemon off;\nworker_processes {self.args.workers};\n"
                 f"pid {d}/nginx.pid;\nerror_log {d}/error.log error;\n"
                 "events { worker_connections 4096; }\n"
                 "http {\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  tcp_nodelay on;\n"
@@ -368,6 +374,8 @@ class Lighttpd(Server):
                 'server.network-backend = "sendfile"\n'
                 'mimetype.assign = ( ".bin" => "application/octet-stream" )\n'
             )
+            if self.args.workers > 1:
+                f.write(f"server.max-worker = {self.args.workers}\n")
             if self.args.cgi:
                 f.write('server.modules += ( "mod_cgi" )\ncgi.assign = ( ".sh" => "", ".cgi" => "" )\n')
             sock = self.fpm()
@@ -396,8 +404,9 @@ def etag_of(port, path):
     return m.group(1).decode() if m else '"none"'
 
 
-def run_wrk(port, path, conns, headers, duration):
-    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency"]
+def run_wrk(port, path, conns, headers, duration, workers=1):
+    cpus, threads = ("1", 1) if workers == 1 else ("0,1", 2)
+    cmd = ["taskset", "-c", cpus, "wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--latency"]
     for h in headers:
         cmd += ["-H", h]
     cmd.append(f"http://127.0.0.1:{port}{path}")
@@ -469,13 +478,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=5)
-    ap.add_argument("--scenarios", default="a,b,c,d,e,f")
+    ap.add_argument("--scenarios", default="a,b,c,d,e,f,a2,c2")
     ap.add_argument("--servers", default="fws,nginx,lighttpd")
     ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/firmware-server"))
     ap.add_argument("--out", default=None)
     ap.add_argument("--callgrind", action="store_true")
     ap.add_argument("--max-seconds", type=int, default=1800)
     args = ap.parse_args()
+    args.workers = 1
     args.cgi = bool(CGI_SCENARIOS & set(args.scenarios.split(",")))
     args.fcgi = bool(FCGI_SCENARIOS & set(args.scenarios.split(",")))
 
@@ -529,6 +539,7 @@ def main():
                         continue
                     if time.time() - started > args.max_seconds:
                         raise TimeoutError("time budget used up")
+                    args.workers = 2 if sc in TWO_WORKERS else 1
                     srv = SERVERS[name](name, workdir, docroot, args)
                     srv.start()
                     try:
@@ -536,9 +547,14 @@ def main():
                         hdrs = [h.format(etag=etag_of(srv.port, path)) for h in headers]
                         load = loadavg()
                         cpu0, own0 = srv.cpu(), srv.own_cpu()
-                        r = run_wrk(srv.port, path, conns, hdrs, args.duration)
+                        t0 = time.monotonic()
+                        r = run_wrk(srv.port, path, conns, hdrs, args.duration, args.workers)
                         cpu1, own1 = srv.cpu(), srv.own_cpu()
+                        elapsed = time.monotonic() - t0
                         r.update(
+                            # Share of one CPU the server used: under 100 with
+                            # one worker, the load generator was the limit.
+                            busy_pct=(cpu1 - cpu0) / CLK_TCK / elapsed * 100 if elapsed else None,
                             idle_rss_kb=idle,
                             peak_rss_kb=srv.hwm_kb(),
                             cpu_us_per_req=(cpu1 - cpu0) * 1e6 / CLK_TCK / r["requests"] if r["requests"] else None,
@@ -564,8 +580,8 @@ def main():
         f"Machine: {os.cpu_count()} CPUs, {os.uname().release}; server on CPU 0, wrk (1 thread) on CPU 1; "
         f"{args.rounds} rounds x {args.duration}s, medians (min-max).",
         "",
-        "| scenario | server | req/s | min-max | errors | vs nginx | vs lighttpd | CPU us/req | CPU vs best peer | RSS idle kB | RSS peak kB |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| scenario | server | req/s | min-max | errors | vs nginx | vs lighttpd | CPU us/req | CPU vs best peer | server busy % | RSS idle kB | RSS peak kB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     summary = {}
     for sc in scenarios:
@@ -582,6 +598,7 @@ def main():
                 "rps_max": max(rps),
                 "errors": sum(r["errors"] for r in rs),
                 "cpu_us_per_req": statistics.median(cpus) if cpus else None,
+                "busy_pct": statistics.median(r["busy_pct"] for r in rs) if all(r.get("busy_pct") is not None for r in rs) else None,
                 "idle_rss_kb": max(r["idle_rss_kb"] for r in rs),
                 "peak_rss_kb": max(r["peak_rss_kb"] for r in rs),
             }
@@ -598,8 +615,25 @@ def main():
             cpu_ratio = f"{s['cpu_us_per_req'] / min(peers):.2f}" if peers and s["cpu_us_per_req"] else "-"
             lines.append(
                 f"| ({sc}) {SCENARIOS[sc][0]} | {name} | {s['rps_median']:.0f} | {s['rps_min']:.0f}-{s['rps_max']:.0f} | {s['errors']} | "
-                f"{ratio('nginx')} | {ratio('lighttpd')} | {s['cpu_us_per_req'] or 0:.1f} | {cpu_ratio} | {s['idle_rss_kb']} | {s['peak_rss_kb']} |"
+                f"{ratio('nginx')} | {ratio('lighttpd')} | {s['cpu_us_per_req'] or 0:.1f} | {cpu_ratio} | "
+                f"{s['busy_pct'] or 0:.0f} | {s['idle_rss_kb']} | {s['peak_rss_kb']} |"
             )
+    pairs = [(two, one) for two, one in TWO_WORKERS.items() if two in summary and one in summary]
+    if pairs:
+        lines += [
+            "",
+            "Scaling: requests/s with two workers on both CPUs (wrk with two threads sharing them) over one worker "
+            "on CPU 0 (wrk on CPU 1). On a 2-CPU machine the load generator shares the CPUs, so compare servers.",
+            "",
+            "| server | " + " | ".join(f"({two}) / ({one})" for two, one in pairs) + " |",
+            "| --- | " + " | ".join("---" for _ in pairs) + " |",
+        ]
+        for name in servers:
+            cells = []
+            for two, one in pairs:
+                a, b = summary[two].get(name), summary[one].get(name)
+                cells.append(f"{a['rps_median'] / b['rps_median']:.2f}" if a and b and b["rps_median"] else "-")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if args.fcgi:
         lines += [
             "",
