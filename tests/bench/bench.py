@@ -441,6 +441,7 @@ def loadavg():
 def callgrind_instructions(args, docroot, workdir, requests=20000):
     """Instructions per request for scenario (a), counted by callgrind."""
     results = {}
+    args.workers = 1
     for name in ("fws", "lighttpd"):
         srv = SERVERS[name](name, workdir, docroot, args)
         port = free_port()
