@@ -10,6 +10,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use fws_api::gateway::Offload;
@@ -173,7 +174,8 @@ enum Cached {
     Empty,
     /// The open failed with this error (404, 403): misses are cached too.
     Miss(HttpError),
-    Open(OwnedFd, FileInfo),
+    /// Open: the descriptor is in the slot's `fd`.
+    Open(FileInfo),
 }
 
 struct CacheSlot {
@@ -183,6 +185,10 @@ struct CacheSlot {
     key: [u8; CACHE_KEY_MAX],
     expires: Instant,
     entry: Cached,
+    /// The open descriptor, shared without a `dup` with the bodies being
+    /// sent from it (allocated at start-up; only replaced while no body
+    /// holds it).
+    fd: Rc<Option<OwnedFd>>,
     /// Bytes of the file held in the slot's body area (valid while the
     /// entry is; `None`: not read yet).
     body: Option<u16>,
@@ -221,6 +227,7 @@ impl FileCache {
                 key: [0; CACHE_KEY_MAX],
                 expires: now,
                 entry: Cached::Empty,
+                fd: Rc::new(None),
                 body: None,
             })
             .collect();
@@ -308,6 +315,25 @@ impl FileCache {
             return r.map(|(fd, info)| Opened::Owned(fd, info));
         };
         let s = &mut self.slots[i];
+        let same_key =
+            s.hash == hash && s.vhost as usize == vhost && &s.key[..s.key_len as usize] == key;
+        if let (true, Cached::Open(old), Ok((_, new))) = (same_key, &s.entry, &r) {
+            if old.ino == new.ino && old.size == new.size && old.mtime == new.mtime {
+                // Expired but unchanged: trust the cached descriptor for
+                // another period (the new one is closed); a kept body is
+                // read again, since mtime has one-second resolution.
+                s.expires = now + self.ttl;
+                s.body = None;
+                self.pins[self.npins] = i;
+                self.npins += 1;
+                return Ok(Opened::Cached(i));
+            }
+        }
+        // A body still being sent holds the slot's descriptor: leave the
+        // slot alone.
+        let Some(cell) = Rc::get_mut(&mut s.fd) else {
+            return r.map(|(fd, info)| Opened::Owned(fd, info));
+        };
         s.hash = hash;
         s.vhost = vhost as u16;
         s.key_len = key.len() as u8;
@@ -316,11 +342,13 @@ impl FileCache {
         s.body = None;
         match r {
             Err(e) => {
+                *cell = None;
                 s.entry = Cached::Miss(e);
                 Err(e)
             }
             Ok((fd, info)) => {
-                s.entry = Cached::Open(fd, info);
+                *cell = Some(fd);
+                s.entry = Cached::Open(info);
                 self.pins[self.npins] = i;
                 self.npins += 1;
                 Ok(Opened::Cached(i))
@@ -329,15 +357,16 @@ impl FileCache {
     }
 
     fn fd(&self, i: usize) -> Option<BorrowedFd<'_>> {
-        match &self.slots.get(i)?.entry {
-            Cached::Open(fd, _) => Some(fd.as_fd()),
+        let s = self.slots.get(i)?;
+        match &s.entry {
+            Cached::Open(_) => s.fd.as_ref().as_ref().map(|f| f.as_fd()),
             _ => None,
         }
     }
 
     fn info(&self, i: usize) -> Option<FileInfo> {
         match &self.slots.get(i)?.entry {
-            Cached::Open(_, info) => Some(*info),
+            Cached::Open(info) => Some(*info),
             _ => None,
         }
     }
@@ -346,7 +375,8 @@ impl FileCache {
     /// the slot's body area on first use; `None` when the file is too big,
     /// there is no body area, or the read came up short.
     fn body(&mut self, i: usize) -> Option<&[u8]> {
-        let Cached::Open(fd, info) = &self.slots.get(i)?.entry else {
+        let s = self.slots.get(i)?;
+        let (Cached::Open(info), Some(fd)) = (&s.entry, s.fd.as_ref()) else {
             return None;
         };
         let size = info.size as usize;
@@ -379,6 +409,21 @@ impl Opened {
         match self {
             Opened::Owned(fd, _) => Ok(fd.as_fd()),
             Opened::Cached(i) => cache.fd(*i).ok_or(HttpError::Internal),
+        }
+    }
+
+    /// The descriptor for a body that outlives the request's pins: a
+    /// cached one is shared with its slot (no `dup`).
+    fn into_body_fd(self, cache: &FileCache) -> Result<BodyFd, HttpError> {
+        match self {
+            Opened::Owned(fd, _) => Ok(BodyFd::Owned(fd)),
+            Opened::Cached(i) => {
+                let s = cache.slots.get(i).ok_or(HttpError::Internal)?;
+                match (&s.entry, s.fd.is_some()) {
+                    (Cached::Open(_), true) => Ok(BodyFd::Shared(s.fd.clone())),
+                    _ => Err(HttpError::Internal),
+                }
+            }
         }
     }
 
@@ -418,9 +463,24 @@ pub fn normalize(
 
 /// A file range to `sendfile` after the head.
 pub struct FileBody {
-    pub fd: OwnedFd,
+    pub fd: BodyFd,
     pub start: u64,
     pub end: u64,
+}
+
+/// A body's descriptor: its own, or the open-file cache's (shared).
+pub enum BodyFd {
+    Owned(OwnedFd),
+    Shared(Rc<Option<OwnedFd>>),
+}
+
+impl BodyFd {
+    pub fn get(&self) -> Option<BorrowedFd<'_>> {
+        match self {
+            BodyFd::Owned(fd) => Some(fd.as_fd()),
+            BodyFd::Shared(rc) => rc.as_ref().as_ref().map(|f| f.as_fd()),
+        }
+    }
 }
 
 /// What the static handler did.
@@ -862,7 +922,7 @@ fn file_reply(
         }
     }
     Ok(Some(FileBody {
-        fd: opened.into_owned(&scratch.cache)?,
+        fd: opened.into_body_fd(&scratch.cache)?,
         start,
         end,
     }))
@@ -947,6 +1007,56 @@ fn accepts_gzip(v: Option<&[u8]>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn open_file(path: &Path) -> (OwnedFd, FileInfo) {
+        let fd = OwnedFd::from(std::fs::File::open(path).unwrap());
+        let info = sys::fstat(fd.as_fd()).unwrap();
+        (fd, info)
+    }
+
+    #[test]
+    fn cache_shares_descriptors_with_bodies_and_revalidates() {
+        let dir = std::env::temp_dir().join(format!("fws-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        std::fs::write(&a, b"first").unwrap();
+        std::fs::write(&b, b"other").unwrap();
+        let ttl = Duration::from_secs(1);
+        let mut cache = FileCache::new(1, ttl);
+        let t0 = Instant::now();
+
+        // A miss is stored; its body is kept; a body shares the descriptor.
+        let Ok(Opened::Cached(i)) = cache.put(0, b"a", t0, Ok(open_file(&a))) else {
+            panic!("not cached")
+        };
+        assert_eq!(cache.body(i), Some(&b"first"[..]));
+        let body = Opened::Cached(i).into_body_fd(&cache).unwrap();
+        assert!(matches!(body, BodyFd::Shared(_)));
+        cache.unpin_all();
+
+        // While that body is in flight the slot is not replaced: another
+        // file mapping to it is served from its own descriptor.
+        let r = cache.put(0, b"b", t0, Ok(open_file(&b)));
+        assert!(matches!(r, Ok(Opened::Owned(..))));
+        cache.unpin_all();
+
+        // Expired and unchanged: the same slot is trusted again, with the
+        // body in flight still holding it; the kept body is read again.
+        let t1 = t0 + ttl * 2;
+        assert!(cache.get(0, b"a", t1).is_none());
+        let Ok(Opened::Cached(j)) = cache.put(0, b"a", t1, Ok(open_file(&a))) else {
+            panic!("not revalidated")
+        };
+        assert_eq!(i, j);
+        assert_eq!(cache.body(j), Some(&b"first"[..]));
+        cache.unpin_all();
+
+        // Once the body is done the slot can take another file.
+        drop(body);
+        let r = cache.put(0, b"b", t1, Ok(open_file(&b)));
+        assert!(matches!(r, Ok(Opened::Cached(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn etag_lists() {

@@ -1320,7 +1320,11 @@ impl Worker {
                             progress = true;
                         }
                         Produced::File { fd, start, end } => {
-                            c.file = Some(FileBody { fd, start, end });
+                            c.file = Some(FileBody {
+                                fd: handler::BodyFd::Owned(fd),
+                                start,
+                                end,
+                            });
                             progress = true;
                         }
                         Produced::Offload(o) => {
@@ -1891,7 +1895,10 @@ fn send_pending(
                 // Through the transport: read a piece into the response area.
                 let (_, resp) = pool.split(c.buf);
                 let want = ((f.end - f.start) as usize).min(resp.len());
-                match sys::pread(f.fd.as_fd(), &mut resp[..want], f.start) {
+                let Some(ffd) = f.fd.get() else {
+                    return Err(());
+                };
+                match sys::pread(ffd, &mut resp[..want], f.start) {
                     Ok(0) => return Err(()),
                     Ok(n) => {
                         f.start += n as u64;
@@ -1907,7 +1914,10 @@ fn send_pending(
                 continue;
             }
             let count = (f.end - f.start).min(SENDFILE_CHUNK) as usize;
-            match sys::sendfile(c.fd.as_fd(), f.fd.as_fd(), &mut f.start, count) {
+            let Some(ffd) = f.fd.get() else {
+                return Err(());
+            };
+            match sys::sendfile(c.fd.as_fd(), ffd, &mut f.start, count) {
                 // The file shrank under us: the promised length cannot be
                 // kept, so the connection must end.
                 Ok(0) => return Err(()),
